@@ -1,0 +1,18 @@
+# syntax=docker/dockerfile:1
+# The payments service image. Build from the repository root:
+#   docker build -t payments .
+
+FROM golang:1.26 AS build
+WORKDIR /src
+COPY go.mod go.sum Makefile ./
+COPY payments/ payments/
+# The same make target the tests build the binary with.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    make payments-binary PAYMENTS_BIN=/out/payments
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/payments /payments
+USER nonroot
+EXPOSE 9000
+ENTRYPOINT ["/payments"]

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildWithMake builds the binary with the Makefile target the Dockerfile runs.
+func buildWithMake(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "payments")
+	cmd := exec.Command("make", "--no-print-directory", "-C", "..", "payments-binary", "PAYMENTS_BIN="+bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make payments-binary: %v\n%s", err, out)
+	}
+	return bin
+}
+
+type logLine struct {
+	Level   string `json:"level"`
+	Msg     string `json:"msg"`
+	Addr    string `json:"addr"`
+	Outcome string `json:"outcome"`
+}
+
+func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
+	bin := buildWithMake(t)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PAYMENTS_ADDR=127.0.0.1:0", "PAYMENTS_DRAIN=100ms", "PAYMENTS_SEED=1"}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	lines := make(chan logLine)
+	go func() {
+		defer close(lines)
+		scanner := bufio.NewScanner(stdout)
+		for scanner.Scan() {
+			var line logLine
+			if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+				line = logLine{Msg: "NOT JSON: " + scanner.Text()}
+			}
+			lines <- line
+		}
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	next := func() logLine {
+		t.Helper()
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("the binary exited early; stderr: %s", stderr.String())
+			}
+			return line
+		case <-time.After(30 * time.Second):
+			t.Fatal("no log line from the binary within 30s")
+			return logLine{}
+		}
+	}
+
+	listening := next()
+	if listening.Msg != "listening" {
+		t.Fatalf("first log line = %+v, want listening", listening)
+	}
+	status, body := chargeOverTCP(t, listening.Addr)
+	if status != http.StatusOK || !strings.Contains(body, `"result":`) {
+		t.Errorf("stock charge answered %d %s", status, body)
+	}
+	if line := next(); line.Msg != "charge" || line.Outcome == "" {
+		t.Errorf("log line after the charge = %+v, want a charge with its outcome", line)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	for line := range lines {
+		after = append(after, line.Msg)
+	}
+	if want := []string{"draining", "shutting down", "stopped"}; strings.Join(after, ",") != strings.Join(want, ",") {
+		t.Errorf("log after SIGTERM = %q, want %q", after, want)
+	}
+	if err := <-exited; err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0; stderr: %s", err, stderr.String())
+	}
+}
+
+// chargeOverTCP writes the stock Antaeus request to addr, byte for byte.
+func chargeOverTCP(t *testing.T, addr string) (int, string) {
+	t.Helper()
+	const body = `{"currency":{},"customer_id":1,"value":356.72}`
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	request := "POST / HTTP/1.1\r\n" +
+		"Content-Type: application/json\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n" +
+		"User-Agent: khttp/1.0.0-SNAPSHOT\r\nConnection: keep-alive\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\nHost: " + addr + "\r\n\r\n" + body
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(answer)
+}
+
+func TestAnInvalidSettingStopsTheServiceWithOneSentenceNamingIt(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	getenv := func(name string) string {
+		return map[string]string{"PAYMENTS_SUCCESS_RATE": "1.5"}[name]
+	}
+
+	code := run(getenv, &stdout, &stderr)
+
+	if code != exitInvalidConfig {
+		t.Errorf("exit code = %d, want %d", code, exitInvalidConfig)
+	}
+	if got, want := stderr.String(), "PAYMENTS_SUCCESS_RATE must be a number from 0 to 1, got \"1.5\"\n"; got != want {
+		t.Errorf("stderr = %q, want %q", got, want)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing before the config is valid", stdout.String())
+	}
+}
+
+// The image must be built by the same command the tests build with.
+func TestTheDockerfileBuildsWithTheTestedMakeTarget(t *testing.T) {
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(dockerfile), "go build") {
+		t.Error("the Dockerfile runs its own go build instead of make payments-binary")
+	}
+	if !strings.Contains(string(dockerfile), "make payments-binary PAYMENTS_BIN=") {
+		t.Error("the Dockerfile does not build with make payments-binary")
+	}
+}
