@@ -1,0 +1,187 @@
+package stack
+
+import (
+	"fmt"
+
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tinjis/tinjis/infra/config"
+)
+
+// healthPath answers 200 once Antaeus has seeded its database.
+const healthPath = "/rest/health"
+
+// scratchDir holds Antaeus's SQLite database (/tmp/data.db): a writable
+// emptyDir even where the root filesystem is read-only.
+const scratchDir = "/tmp"
+
+// AntaeusArgs configure the Antaeus component.
+type AntaeusArgs struct {
+	Config    config.Antaeus
+	Expose    config.Expose
+	Namespace *corev1.Namespace
+	Workload  workload
+	// PaymentsEndpoint is the URL Antaeus posts charges to.
+	PaymentsEndpoint pulumi.StringInput
+	// Payments is the workload Antaeus may call.
+	Payments   peer
+	Developers []string
+}
+
+// Antaeus is the billing service of one environment.
+type Antaeus struct {
+	pulumi.ResourceState
+
+	Deployment *appsv1.Deployment
+	Service    *corev1.Service
+	// Ingress is nil unless Antaeus is exposed through one.
+	Ingress *networkingv1.Ingress
+	// URL is where Antaeus is reached from outside the cluster.
+	URL pulumi.StringOutput
+}
+
+// NewAntaeus declares the billing service: one replica (its database lives
+// in the pod), probes patient with a slow JVM, and its way in from outside.
+func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pulumi.ResourceOption) (*Antaeus, error) {
+	a := &Antaeus{}
+	if err := ctx.RegisterComponentResource("tinjis:index:Antaeus", name, a, opts...); err != nil {
+		return nil, err
+	}
+	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
+	parent := pulumi.Parent(a)
+
+	sa, err := newServiceAccount(ctx, w, ns, parent)
+	if err != nil {
+		return nil, err
+	}
+	a.Deployment, err = appsv1.NewDeployment(ctx, w.name(), &appsv1.DeploymentArgs{
+		Metadata: objectMeta(w, ns, w.name()),
+		Spec: appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(*args.Config.Replicas),
+			Selector: metav1.LabelSelectorArgs{MatchLabels: stringMap(w.selector())},
+			// Never two pods at once: each would hold its own database.
+			Strategy: appsv1.DeploymentStrategyArgs{Type: pulumi.String("Recreate")},
+			// The rollout counts as stuck only once the startup budget is spent.
+			ProgressDeadlineSeconds: pulumi.Int(startupBudget(args.Config.Flavor) + 300),
+			Template: corev1.PodTemplateSpecArgs{
+				Metadata: metav1.ObjectMetaArgs{Labels: stringMap(w.labels())},
+				Spec:     antaeusPodSpec(w, args, sa.Metadata.Name().Elem()),
+			},
+		},
+	}, parent, pulumi.Timeouts(rolloutTimeouts(args.Config.Flavor)))
+	if err != nil {
+		return nil, err
+	}
+	if err := a.expose(ctx, args, parent); err != nil {
+		return nil, err
+	}
+	if err := isolateAntaeus(ctx, args, parent); err != nil {
+		return nil, err
+	}
+	if err := newDeployers(ctx, w, ns, a.Deployment, args.Developers, parent); err != nil {
+		return nil, err
+	}
+
+	if err := ctx.RegisterResourceOutputs(a, pulumi.Map{
+		"deployment": a.Deployment.Metadata.Name(),
+		"service":    a.Service.Metadata.Name(),
+		"url":        a.URL,
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// isolateAntaeus lets in only the ingress controller (or anyone, when
+// exposed directly) and lets out only DNS, payments, and the internet when
+// the image downloads at start.
+func isolateAntaeus(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.ResourceOption) error {
+	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
+	if _, err := newDefaultDeny(ctx, w, ns, opts...); err != nil {
+		return err
+	}
+	from := fromAnywhere(w.port)
+	if args.Expose.Mode == config.ExposeIngress {
+		from = fromNamespaces(args.Expose.Ingress.ControllerNamespaceLabels, w.port)
+	}
+	to := networkingv1.NetworkPolicyEgressRuleArray{toDNS(), toWorkload(args.Payments)}
+	if args.Config.Flavor.NeedsInternet() {
+		to = append(to, toInternet())
+	}
+	_, err := newWorkloadPolicy(ctx, w, ns, networkingv1.NetworkPolicyIngressRuleArray{from}, to, opts...)
+	return err
+}
+
+func antaeusPodSpec(w workload, args *AntaeusArgs, serviceAccount pulumi.StringInput) corev1.PodSpecArgs {
+	flavor := args.Config.Flavor
+	podSecurity, containerSecurity := restrictedPodSecurity(), restrictedContainerSecurity()
+	if flavor.RunsAsRoot() {
+		podSecurity, containerSecurity = baselinePodSecurity(), baselineContainerSecurity()
+	}
+	const scratchVolume = "tmp"
+	return corev1.PodSpecArgs{
+		ServiceAccountName:           serviceAccount,
+		AutomountServiceAccountToken: pulumi.Bool(false),
+		SecurityContext:              podSecurity,
+		Containers: corev1.ContainerArray{corev1.ContainerArgs{
+			Name:            pulumi.String(w.name()),
+			Image:           pulumi.String(args.Config.Image),
+			ImagePullPolicy: pulumi.String(imagePullPolicy),
+			Ports:           containerPorts(w),
+			Env: corev1.EnvVarArray{corev1.EnvVarArgs{
+				Name:  pulumi.String("PAYMENT_PROVIDER_ENDPOINT"),
+				Value: args.PaymentsEndpoint,
+			}},
+			StartupProbe: startupProbe(flavor),
+			// Out of rotation while it does not answer; never restarted for it.
+			ReadinessProbe: httpProbe(healthPath, 10, 3),
+			// Every restart loses the whole database: only a process that has
+			// stopped accepting connections for two minutes is restarted.
+			LivenessProbe: corev1.ProbeArgs{
+				TcpSocket:        corev1.TCPSocketActionArgs{Port: pulumi.String(httpPortName)},
+				PeriodSeconds:    pulumi.Int(20),
+				TimeoutSeconds:   pulumi.Int(5),
+				FailureThreshold: pulumi.Int(6),
+			},
+			Resources:       resourceRequirements(args.Config.Resources),
+			SecurityContext: containerSecurity,
+			VolumeMounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{
+				Name:      pulumi.String(scratchVolume),
+				MountPath: pulumi.String(scratchDir),
+			}},
+		}},
+		Volumes: corev1.VolumeArray{corev1.VolumeArgs{
+			Name:     pulumi.String(scratchVolume),
+			EmptyDir: corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("1Gi")},
+		}},
+	}
+}
+
+// startupPeriod is how often the startup probe asks.
+const startupPeriod = 10 // seconds
+
+// startupBudget is how long Antaeus may take to become healthy: the stock
+// image downloads Gradle and every dependency first.
+func startupBudget(f config.Flavor) int {
+	if f.NeedsInternet() {
+		return 600
+	}
+	return 120
+}
+
+// rolloutTimeouts let Pulumi wait for a pod that is still within its startup
+// budget, beyond the provider's default ten minutes.
+func rolloutTimeouts(f config.Flavor) *pulumi.CustomTimeouts {
+	wait := fmt.Sprintf("%ds", startupBudget(f)+600)
+	return &pulumi.CustomTimeouts{Create: wait, Update: wait}
+}
+
+func startupProbe(f config.Flavor) corev1.ProbeArgs {
+	probe := httpProbe(healthPath, startupPeriod, startupBudget(f)/startupPeriod)
+	probe.TimeoutSeconds = pulumi.Int(5)
+	return probe
+}

@@ -1,0 +1,122 @@
+package stack
+
+import (
+	"fmt"
+
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tinjis/tinjis/infra/config"
+)
+
+// Annotations read by tools outside the cluster's core.
+const (
+	// skipAwaitAnnotation stops Pulumi waiting for the Ingress to get an
+	// address, which never happens without an ingress controller.
+	skipAwaitAnnotation = "pulumi.com/skipAwait"
+	// clusterIssuerAnnotation asks cert-manager for a certificate.
+	clusterIssuerAnnotation = "cert-manager.io/cluster-issuer"
+)
+
+// serviceTypes maps each way of exposing Antaeus to its Service's type.
+var serviceTypes = map[config.ExposeMode]string{
+	config.ExposeIngress:      "ClusterIP",
+	config.ExposeLoadBalancer: "LoadBalancer",
+	config.ExposeNodePort:     "NodePort",
+}
+
+// expose declares Antaeus's Service and, with mode ingress, its Ingress, and
+// sets a.URL to where users reach it.
+func (a *Antaeus) expose(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.ResourceOption) error {
+	w, ns, e := args.Workload, args.Namespace.Metadata.Name().Elem(), args.Expose
+	var err error
+	a.Service, err = newService(ctx, w, ns, serviceTypes[e.Mode], e.NodePort, opts...)
+	if err != nil {
+		return err
+	}
+	switch e.Mode {
+	case config.ExposeIngress:
+		a.Ingress, err = newIngress(ctx, w, ns, *e.Ingress, a.Service, opts...)
+		if err != nil {
+			return err
+		}
+		a.URL = a.Ingress.Spec.ApplyT(ingressURL).(pulumi.StringOutput)
+	case config.ExposeLoadBalancer:
+		a.URL = a.Service.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)
+	case config.ExposeNodePort:
+		a.URL = pulumi.Sprintf("http://<node-address>:%d", a.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem())
+	}
+	return nil
+}
+
+func newIngress(ctx *pulumi.Context, w workload, ns pulumi.StringInput, in config.Ingress, svc *corev1.Service, opts ...pulumi.ResourceOption) (*networkingv1.Ingress, error) {
+	meta := objectMeta(w, ns, w.name())
+	annotations := pulumi.StringMap{}
+	if in.SkipAwait {
+		annotations[skipAwaitAnnotation] = pulumi.String("true")
+	}
+	if in.CertManagerClusterIssuer != "" {
+		annotations[clusterIssuerAnnotation] = pulumi.String(in.CertManagerClusterIssuer)
+	}
+	if len(annotations) > 0 {
+		meta.Annotations = annotations
+	}
+	spec := networkingv1.IngressSpecArgs{
+		IngressClassName: optionalString(in.ClassName),
+		Rules: networkingv1.IngressRuleArray{networkingv1.IngressRuleArgs{
+			Host: pulumi.String(in.Host),
+			Http: networkingv1.HTTPIngressRuleValueArgs{
+				Paths: networkingv1.HTTPIngressPathArray{networkingv1.HTTPIngressPathArgs{
+					Path:     pulumi.String("/"),
+					PathType: pulumi.String("Prefix"),
+					Backend: networkingv1.IngressBackendArgs{
+						Service: networkingv1.IngressServiceBackendArgs{
+							Name: svc.Metadata.Name().Elem(),
+							Port: networkingv1.ServiceBackendPortArgs{Name: pulumi.String(httpPortName)},
+						},
+					},
+				}},
+			},
+		}},
+	}
+	if in.TLS() {
+		spec.Tls = networkingv1.IngressTLSArray{networkingv1.IngressTLSArgs{
+			Hosts:      pulumi.StringArray{pulumi.String(in.Host)},
+			SecretName: pulumi.String(in.TLSSecretName),
+		}}
+	}
+	return networkingv1.NewIngress(ctx, w.name(), &networkingv1.IngressArgs{
+		Metadata: meta,
+		Spec:     spec,
+	}, opts...)
+}
+
+// ingressURL is the scheme and host the Ingress serves.
+func ingressURL(spec networkingv1.IngressSpec) string {
+	if len(spec.Rules) == 0 || spec.Rules[0].Host == nil {
+		return ""
+	}
+	scheme := "http"
+	if len(spec.Tls) > 0 {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s", scheme, *spec.Rules[0].Host)
+}
+
+// loadBalancerURL is the address the cloud gave the LoadBalancer Service,
+// empty until it has one (and when only rendering manifests).
+func loadBalancerURL(status *corev1.ServiceStatus) string {
+	if status == nil || status.LoadBalancer == nil || len(status.LoadBalancer.Ingress) == 0 {
+		return ""
+	}
+	addr := status.LoadBalancer.Ingress[0]
+	host := addr.Hostname
+	if host == nil || *host == "" {
+		host = addr.Ip
+	}
+	if host == nil {
+		return ""
+	}
+	return fmt.Sprintf("http://%s", *host)
+}

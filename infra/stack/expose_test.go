@@ -1,0 +1,125 @@
+package stack_test
+
+import (
+	"testing"
+
+	"github.com/tinjis/tinjis/infra/config"
+)
+
+func TestAntaeusIsExposedTheWayTheStackSays(t *testing.T) {
+	controller := map[string]any{namespaceNameLabel: "ingress-nginx"}
+	for _, tc := range []struct {
+		name            string
+		expose          map[string]any
+		wantServiceType string
+		wantIngress     bool
+		wantAnnotations map[string]string
+		wantURL         string
+	}{
+		{
+			name: "an ingress without TLS serves http on its host",
+			expose: map[string]any{"mode": "ingress", "ingress": map[string]any{
+				"className": "nginx", "host": "antaeus.example.com", "controllerNamespaceLabels": controller,
+			}},
+			wantServiceType: "ClusterIP", wantIngress: true, wantURL: "http://antaeus.example.com",
+		},
+		{
+			name: "an ingress with a cert-manager issuer serves https and asks cert-manager for the certificate",
+			expose: map[string]any{"mode": "ingress", "ingress": map[string]any{
+				"host": "antaeus.example.com", "tlsSecretName": "antaeus-tls", "certManagerClusterIssuer": "letsencrypt",
+				"controllerNamespaceLabels": controller,
+			}},
+			wantServiceType: "ClusterIP", wantIngress: true, wantURL: "https://antaeus.example.com",
+			wantAnnotations: map[string]string{"cert-manager.io/cluster-issuer": "letsencrypt"},
+		},
+		{
+			name: "skipAwait marks the Ingress, and only the Ingress, for clusters without a controller",
+			expose: map[string]any{"mode": "ingress", "ingress": map[string]any{
+				"host": "antaeus.example.com", "controllerNamespaceLabels": controller, "skipAwait": true,
+			}},
+			wantServiceType: "ClusterIP", wantIngress: true, wantURL: "http://antaeus.example.com",
+			wantAnnotations: map[string]string{"pulumi.com/skipAwait": "true"},
+		},
+		{
+			name:            "a load balancer has no address until the cloud gives it one",
+			expose:          map[string]any{"mode": "loadBalancer"},
+			wantServiceType: "LoadBalancer", wantURL: "",
+		},
+		{
+			name:            "a node port is reached on any node's address",
+			expose:          map[string]any{"mode": "nodePort", "nodePort": 30080},
+			wantServiceType: "NodePort", wantURL: "http://<node-address>:30080",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := committedConfig(t, "dev").with(t, config.KeyExpose, nil, mustJSON(t, tc.expose))
+			d, err := deploy(t, "dev", cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := manifestsOf(t, d)
+			antaeus := m.deploymentOf(t, config.ServiceAntaeus)
+			for _, svc := range m.services {
+				if svc.Namespace == antaeus.Namespace && string(svc.Spec.Type) != tc.wantServiceType {
+					t.Errorf("Antaeus Service type %q, want %q", svc.Spec.Type, tc.wantServiceType)
+				}
+				if svc.Namespace != antaeus.Namespace && svc.Spec.Type != "ClusterIP" {
+					t.Errorf("payments Service type %q: payments must never be exposed", svc.Spec.Type)
+				}
+			}
+			if got := len(m.ingresses) == 1; got != tc.wantIngress {
+				t.Fatalf("%d Ingresses, want ingress %v", len(m.ingresses), tc.wantIngress)
+			}
+			if tc.wantIngress {
+				ing := m.ingresses[0]
+				if !equalJSON(t, ing.Annotations, tc.wantAnnotations) {
+					t.Errorf("Ingress annotations %v, want %v", ing.Annotations, tc.wantAnnotations)
+				}
+				backend := ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service
+				if backend.Name != antaeus.Name || backend.Port.Name != "http" {
+					t.Errorf("Ingress sends traffic to %s:%s, want the Antaeus Service's http port", backend.Name, backend.Port.Name)
+				}
+			}
+			for _, r := range d.declared.resources {
+				if r.typ == typeIngress {
+					continue
+				}
+				if meta := r.inputs["metadata"]; meta.IsObject() && meta.ObjectValue().HasValue("annotations") {
+					t.Errorf("%s %s carries annotations; only the Ingress may", r.typ, r.name)
+				}
+			}
+			if got := d.outputs["antaeusUrl"]; got != tc.wantURL {
+				t.Errorf("antaeusUrl %q, want %q", got, tc.wantURL)
+			}
+		})
+	}
+}
+
+func TestAnAuthTokenReachesPaymentsOnlyThroughASecret(t *testing.T) {
+	const token = "t0ken"
+	cfg := committedConfig(t, "dev").with(t, config.KeyPayments, []string{"authToken"}, token)
+	d, err := deploy(t, "dev", cfg, config.KeyPayments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := d.ofType(typeSecret)
+	if len(secrets) != 1 {
+		t.Fatalf("%d Secrets, want 1", len(secrets))
+	}
+	data := secrets[0].inputs["stringData"]
+	if !data.IsSecret() || data.SecretValue().Element.ObjectValue()["token"].StringValue() != token {
+		t.Errorf("the Secret holds %v, want the token marked secret", data)
+	}
+	m := manifestsOf(t, d)
+	c := m.deploymentOf(t, config.ServicePayments).Spec.Template.Spec.Containers[0]
+	for _, e := range c.Env {
+		if e.Name != "PAYMENTS_AUTH_TOKEN" {
+			continue
+		}
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != m.secrets[0].Name {
+			t.Errorf("PAYMENTS_AUTH_TOKEN is %+v, want a reference to Secret %s", e, m.secrets[0].Name)
+		}
+		return
+	}
+	t.Error("payments gets no PAYMENTS_AUTH_TOKEN")
+}

@@ -1,0 +1,102 @@
+package stack_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tinjis/tinjis/infra/config"
+)
+
+func TestInvalidConfigsAreRefusedBeforeAnyResourceIsDeclared(t *testing.T) {
+	const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	for _, tc := range []struct {
+		name      string
+		key       string
+		path      []string
+		value     any
+		wantError string
+	}{
+		{"two Antaeus replicas are refused: each has its own database", config.KeyAntaeus, []string{"replicas"}, 2,
+			"tinjis:antaeus.replicas must be 1, not 2: every Antaeus replica has its own SQLite database"},
+		{"an unknown Antaeus flavor is refused", config.KeyAntaeus, []string{"flavor"}, "distroless",
+			`tinjis:antaeus.flavor must be one of stock, prebuilt (which image runs decides its security context and egress), not "distroless"`},
+		{"an image without a tag or digest is refused", config.KeyPayments, []string{"image"}, "ghcr.io/tinjis/payments",
+			`tinjis:payments.image must pin a tag (repo:tag) or a digest (repo@sha256:<64 hex digits>), not the bare repository "ghcr.io/tinjis/payments"`},
+		{"a digest of the wrong length is refused", config.KeyAntaeus, []string{"image"}, "ghcr.io/tinjis/antaeus@sha256:abc123",
+			`tinjis:antaeus.image must be an image reference such as repo:tag or repo@sha256:<64 hex digits>, not "ghcr.io/tinjis/antaeus@sha256:abc123"`},
+		{"a missing image is refused", config.KeyPayments, []string{"image"}, nil,
+			"tinjis:payments.image is required"},
+		{"zero payments replicas are refused", config.KeyPayments, []string{"replicas"}, 0,
+			"tinjis:payments.replicas must be at least 1, not 0"},
+		{"one payments replica is refused when highly available", config.KeyHighAvailability, nil, "true",
+			"tinjis:payments.replicas must be at least 2 when tinjis:highAvailability is true"},
+		{"a success rate above 1 is refused", config.KeyPayments, []string{"successRate"}, 50,
+			"tinjis:payments.successRate must be between 0 and 1, not 50"},
+		{"an unknown log level is refused", config.KeyPayments, []string{"logLevel"}, "verbose",
+			`tinjis:payments.logLevel must be one of debug, info, warn, error, not "verbose"`},
+		{"a drain without a unit is refused", config.KeyPayments, []string{"drain"}, "5",
+			`tinjis:payments.drain must be a duration such as 5s, from 0s to 2m0s, not "5"`},
+		{"a request above its limit is refused", config.KeyPayments, []string{"resources", "requests", "memory"}, "1Gi",
+			"tinjis:payments.resources.requests.memory (1Gi) must not exceed tinjis:payments.resources.limits.memory (128Mi)"},
+		{"a quantity Kubernetes cannot read is refused", config.KeyAntaeus, []string{"resources", "limits", "cpu"}, "two",
+			`tinjis:antaeus.resources.limits.cpu must be a Kubernetes quantity such as 500m or 256Mi, not "two"`},
+		{"a misspelt field is refused, not ignored", config.KeyAntaeus, []string{"replica"}, 1,
+			`tinjis:antaeus has no field "replica"`},
+		{"a number where text belongs is refused", config.KeyPayments, []string{"logLevel"}, 3,
+			"tinjis:payments.logLevel must be a string, not a JSON number"},
+		{"no cluster and no rendering is refused: never the ambient context", config.KeyKubernetes, nil, "{}",
+			"tinjis:kubernetes must set context or kubeconfig (or renderYamlToDirectory to only render manifests)"},
+		{"an unknown exposure mode is refused", config.KeyExpose, []string{"mode"}, "hostPort",
+			`tinjis:expose.mode must be one of ingress, loadBalancer, nodePort, not "hostPort"`},
+		{"an ingress without a host is refused", config.KeyExpose, []string{"ingress", "host"}, nil,
+			`tinjis:expose.ingress.host must be a DNS name such as antaeus.example.com, not ""`},
+		{"an ingress without the controller's namespace is refused", config.KeyExpose, []string{"ingress", "controllerNamespaceLabels"}, nil,
+			"tinjis:expose.ingress.controllerNamespaceLabels is required"},
+		{"a cert-manager issuer without a Secret to write to is refused", config.KeyExpose, []string{"ingress", "certManagerClusterIssuer"}, "letsencrypt",
+			"tinjis:expose.ingress.tlsSecretName is required with tinjis:expose.ingress.certManagerClusterIssuer"},
+		{"ingress settings with another mode are refused", config.KeyExpose, []string{"mode"}, "loadBalancer",
+			"tinjis:expose.ingress is only used when tinjis:expose.mode is ingress, not loadBalancer"},
+		{"a node port outside the cluster's range is refused", config.KeyExpose, nil, `{"mode":"nodePort","nodePort":80}`,
+			"tinjis:expose.nodePort must be from 30000 to 32767, not 80"},
+		{"an environment that cannot name a namespace is refused", config.KeyEnvironment, nil, "Dev_1",
+			`tinjis:environment must be a lowercase DNS label of at most 54 characters (it names the namespaces), not "Dev_1"`},
+		{"a developer listed twice is refused", config.KeyDevelopers, nil, `[{"name":"alice","services":["payments"]},{"name":"alice","services":["antaeus"]}]`,
+			`tinjis:developers[1].name "alice" is listed twice`},
+		{"a developer of an unknown service is refused", config.KeyDevelopers, nil, `[{"name":"alice","services":["billing"]}]`,
+			`tinjis:developers[0].services[0] must be one of payments, antaeus, not "billing"`},
+		{"a service listed twice for one developer is refused", config.KeyDevelopers, nil, `[{"name":"alice","services":["payments","payments"]}]`,
+			"tinjis:developers[0].services[1] lists payments twice"},
+		{"a developer without services is refused", config.KeyDevelopers, nil, `[{"name":"alice","services":[]}]`,
+			"tinjis:developers[0].services must list at least one of payments, antaeus"},
+		{"a developer without a name is refused", config.KeyDevelopers, nil, `[{"services":["payments"]}]`,
+			"tinjis:developers[0].name is required"},
+		{"a plaintext auth token is refused", config.KeyPayments, []string{"authToken"}, "s3cret",
+			"tinjis:payments.authToken must be a secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := committedConfig(t, "dev").with(t, tc.key, tc.path, tc.value)
+			d, err := deploy(t, "dev", cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+				t.Fatalf("error %v\nwant one containing %q", err, tc.wantError)
+			}
+			if n := d.count(); n != 0 {
+				t.Errorf("%d resources were declared before the config was refused", n)
+			}
+		})
+	}
+}
+
+func TestEveryProblemOfAConfigIsReportedAtOnce(t *testing.T) {
+	cfg := committedConfig(t, "dev").
+		with(t, config.KeyAntaeus, []string{"replicas"}, 3).
+		with(t, config.KeyPayments, []string{"successRate"}, -1)
+	_, err := deploy(t, "dev", cfg)
+	if err == nil {
+		t.Fatal("the config was accepted")
+	}
+	for _, key := range []string{"tinjis:antaeus.replicas", "tinjis:payments.successRate"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error %q does not name %s", err, key)
+		}
+	}
+}

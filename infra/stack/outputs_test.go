@@ -1,0 +1,106 @@
+package stack_test
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/tinjis/tinjis/infra/config"
+)
+
+func TestAntaeusCallsThePaymentsServiceOfItsOwnStack(t *testing.T) {
+	for _, name := range committedStacks {
+		t.Run(name, func(t *testing.T) {
+			d := mustDeploy(t, name)
+			m := manifestsOf(t, d)
+			endpoint := envOf(m.deploymentOf(t, config.ServiceAntaeus).Spec.Template.Spec.Containers[0], "PAYMENT_PROVIDER_ENDPOINT")
+			u, err := url.Parse(endpoint)
+			if err != nil || u.Scheme != "http" || u.Path != "/v1/charges" {
+				t.Fatalf("PAYMENT_PROVIDER_ENDPOINT %q, want http://<service>.<namespace>.svc.cluster.local:<port>/v1/charges", endpoint)
+			}
+			svc := m.serviceAt(t, u.Hostname())
+			payments := m.deploymentOf(t, config.ServicePayments)
+			if svc.Namespace != payments.Namespace || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(payments.Spec.Template.Labels)) {
+				t.Errorf("the endpoint's Service %s/%s does not select the payments pods", svc.Namespace, svc.Name)
+			}
+			port := svc.Spec.Ports[0]
+			if u.Port() != fmt.Sprint(port.Port) {
+				t.Errorf("the endpoint's port %s is not the Service's port %d", u.Port(), port.Port)
+			}
+			if !hasPortNamed(containerPorts(payments), port.TargetPort.StrVal) {
+				t.Errorf("the Service forwards to %q, not a named port of payments", port.TargetPort.String())
+			}
+			if d.outputs["paymentsEndpoint"] != endpoint {
+				t.Errorf("paymentsEndpoint output %v, want what Antaeus uses, %q", d.outputs["paymentsEndpoint"], endpoint)
+			}
+		})
+	}
+}
+
+func hasPortNamed(ports map[int32]string, name string) bool {
+	for _, n := range ports {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// serviceAt finds the Service a cluster DNS name points to.
+func (m manifests) serviceAt(t *testing.T, host string) corev1.Service {
+	t.Helper()
+	for _, s := range m.services {
+		if host == fmt.Sprintf("%s.%s.svc.%s", s.Name, s.Namespace, m.config.Kubernetes.ClusterDomain) {
+			return s
+		}
+	}
+	t.Fatalf("no Service of stack %s answers at %s", m.stack, host)
+	return corev1.Service{}
+}
+
+func envOf(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+func TestOutputsSayWhereEverythingIs(t *testing.T) {
+	for _, name := range committedStacks {
+		t.Run(name, func(t *testing.T) {
+			d := mustDeploy(t, name)
+			m := manifestsOf(t, d)
+			want := map[string]string{
+				"antaeusNamespace":  m.deploymentOf(t, config.ServiceAntaeus).Namespace,
+				"paymentsNamespace": m.deploymentOf(t, config.ServicePayments).Namespace,
+				"antaeusUrl":        ingressURL(m.config.Expose.Ingress),
+			}
+			for key, value := range want {
+				if d.outputs[key] != value {
+					t.Errorf("output %s = %v, want %q", key, d.outputs[key], value)
+				}
+			}
+			for _, key := range []string{"paymentsEndpoint", "deployers"} {
+				if d.outputs[key] == nil {
+					t.Errorf("output %s is missing", key)
+				}
+			}
+			if !strings.HasSuffix(fmt.Sprint(d.outputs["antaeusNamespace"]), "-"+name) {
+				t.Errorf("namespace %v does not carry the stack name", d.outputs["antaeusNamespace"])
+			}
+		})
+	}
+}
+
+func ingressURL(in *config.Ingress) string {
+	if in.TLS() {
+		return "https://" + in.Host
+	}
+	return "http://" + in.Host
+}
