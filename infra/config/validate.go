@@ -1,6 +1,9 @@
 package config
 
 import (
+	// Registers sha256 with go-digest, which reference uses to check digests;
+	// without it a binary that links no other sha256 user rejects valid ones.
+	_ "crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
