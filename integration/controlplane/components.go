@@ -1,0 +1,194 @@
+package controlplane
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/tinjis/tinjis/integration/internal/repo"
+)
+
+// binaries are the executables and data files the control plane runs.
+type binaries struct {
+	etcd, apiserver, controllerManager, scheduler, kwok string
+	// kwokStages are the Stage configs that make kwok move nodes and pods
+	// through their lifecycle; kwok exits with "no stages found" without.
+	kwokStages []string
+}
+
+func findBinaries() (binaries, error) {
+	var b binaries
+	var err error
+	for _, tool := range []struct {
+		name string
+		path *string
+	}{
+		{"etcd", &b.etcd},
+		{"kube-apiserver", &b.apiserver},
+		{"kube-controller-manager", &b.controllerManager},
+		{"kube-scheduler", &b.scheduler},
+		{"kwok", &b.kwok},
+	} {
+		if *tool.path, err = repo.Tool(tool.name); err != nil {
+			return binaries{}, err
+		}
+	}
+	share, err := repo.ToolsShare()
+	if err != nil {
+		return binaries{}, err
+	}
+	stagesDir := filepath.Join(share, "kwok")
+	if b.kwokStages, err = filepath.Glob(filepath.Join(stagesDir, "*.yaml")); err != nil {
+		return binaries{}, err
+	}
+	if len(b.kwokStages) == 0 {
+		return binaries{}, fmt.Errorf("no kwok stage configs (*.yaml) in %s: run `make tools` (tools/build.sh)", stagesDir)
+	}
+	return b, nil
+}
+
+// clusterCerts are the files the components authenticate each other with.
+type clusterCerts struct {
+	ca                                  *authority
+	caFile                              string
+	servingCert, servingKey             string
+	frontProxyCAFile                    string
+	frontProxyClientCert, frontProxyKey string
+	serviceAccountKey                   string
+}
+
+func newClusterCerts(dir string) (clusterCerts, error) {
+	c := clusterCerts{
+		caFile:            filepath.Join(dir, "ca.crt"),
+		frontProxyCAFile:  filepath.Join(dir, "front-proxy-ca.crt"),
+		serviceAccountKey: filepath.Join(dir, "service-account.key"),
+	}
+	var err error
+	if c.ca, err = newAuthority("tinjis-test-ca"); err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(c.caFile, c.ca.certPEM, 0o600); err != nil {
+		return c, err
+	}
+	serving, err := c.ca.servingCert("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+	if err != nil {
+		return c, err
+	}
+	if c.servingCert, c.servingKey, err = serving.write(dir, "apiserver"); err != nil {
+		return c, err
+	}
+	// The API server presents the front-proxy client certificate to
+	// aggregated API servers; the controller-manager checks its CA is there.
+	frontProxyCA, err := newAuthority("tinjis-test-front-proxy-ca")
+	if err != nil {
+		return c, err
+	}
+	if err := os.WriteFile(c.frontProxyCAFile, frontProxyCA.certPEM, 0o600); err != nil {
+		return c, err
+	}
+	frontProxyClient, err := frontProxyCA.clientCert("front-proxy-client")
+	if err != nil {
+		return c, err
+	}
+	if c.frontProxyClientCert, c.frontProxyKey, err = frontProxyClient.write(dir, "front-proxy-client"); err != nil {
+		return c, err
+	}
+	return c, newServiceAccountSigningKey(c.serviceAccountKey)
+}
+
+func etcdArgs(dataDir string, clientPort, peerPort int) []string {
+	client := "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	return []string{
+		"--name=tinjis-test",
+		"--data-dir=" + dataDir,
+		"--listen-client-urls=" + client,
+		"--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer,
+		"--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=tinjis-test=" + peer,
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	}
+}
+
+func apiserverArgs(c clusterCerts, etcdPort, port int, server string) []string {
+	return []string{
+		"--advertise-address=127.0.0.1",
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
+		"--tls-cert-file=" + c.servingCert,
+		"--tls-private-key-file=" + c.servingKey,
+		"--client-ca-file=" + c.caFile,
+		"--authorization-mode=Node,RBAC",
+		// The admission plugins a real cluster runs by default (PodSecurity,
+		// ServiceAccount, ...) stay on; the Node authorizer wants this one too.
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--service-account-issuer=" + server,
+		"--service-account-key-file=" + c.serviceAccountKey,
+		"--service-account-signing-key-file=" + c.serviceAccountKey,
+		"--service-cluster-ip-range=" + ServiceClusterIPRange,
+		// No component publishes the loopback address as the kubernetes
+		// Service's endpoint (the default reconciler complains every 10 s).
+		"--endpoint-reconciler-type=none",
+		"--requestheader-client-ca-file=" + c.frontProxyCAFile,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + c.frontProxyClientCert,
+		"--proxy-client-key-file=" + c.frontProxyKey,
+		"--profiling=false",
+	}
+}
+
+func controllerManagerArgs(c clusterCerts, kubeconfig string, port int, flexVolumeDir string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--leader-elect=false",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + c.serviceAccountKey,
+		"--root-ca-file=" + c.caFile,
+		"--client-ca-file=" + c.caFile,
+		"--requestheader-client-ca-file=" + c.frontProxyCAFile,
+		// Its default is under /usr/libexec.
+		"--flex-volume-plugin-dir=" + flexVolumeDir,
+		// Nothing here signs certificate requests: tests issue their own.
+		"--controllers=*,-csrsigning",
+		"--profiling=false",
+	}
+}
+
+func schedulerArgs(kubeconfig string, port int) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--leader-elect=false",
+		"--profiling=false",
+	}
+}
+
+func kwokArgs(kubeconfig string, stages []string) []string {
+	args := []string{
+		"--kubeconfig=" + kubeconfig,
+		"--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=" + FakeNodeAnnotation + "=fake",
+		// Its default pod CIDR overlaps the Service range.
+		"--cidr=10.244.0.0/16",
+		"--node-ip=10.250.0.1",
+	}
+	for _, stage := range stages {
+		args = append(args, "--config="+stage)
+	}
+	return args
+}
