@@ -13,15 +13,126 @@ test: tools lint unit integration
 tools:
 	./tools/build.sh
 
-## lint: formatting and vet
-lint:
+.PHONY: tools-clean
+## tools-clean: remove .tools (the next `make tools` rebuilds from Go's build cache)
+tools-clean:
+	rm -rf .tools
+
+## lint: formatting, vet and workflow lint
+lint: lint-workflows
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+
+.PHONY: lint-workflows
+## lint-workflows: actionlint on .github/workflows (shellcheck and pyflakes off,
+## so the result does not depend on what else is installed)
+lint-workflows:
+	actionlint -shellcheck= -pyflakes=
 
 ## unit: fast tests, no tools needed
 unit:
 	go test -count=1 ./...
 
-## integration: real Pulumi engine, real provider, real control plane
+## integration: real Pulumi engine, real provider, real control plane; -v
+## prints the RBAC matrix and the time of every step
 integration:
-	cd integration && go test -count=1 -timeout 45m ./...
+	cd integration && go vet ./... && go test -count=1 -v -timeout 45m ./...
+
+.PHONY: isolation
+## isolation: only the NetworkPolicy reachability checks (engine unit tests,
+## then the matrix of both stacks on a live control plane, printed)
+isolation:
+	cd integration && go test -count=1 ./reachability/ && \
+	  go test -count=1 -v -timeout 15m -run '^TestNetworkIsolationOnALiveCluster$$' .
+
+.PHONY: payments-binary bench fuzz
+PAYMENTS_BIN ?= $(CURDIR)/.tools/payments
+## payments-binary: the payments server, built exactly as the Dockerfile and the
+## tests build it (PAYMENTS_BIN=output path)
+payments-binary:
+	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(PAYMENTS_BIN) ./payments
+
+## bench: payments vs a bare net/http handler under wrk on loopback (needs wrk; ~1 min)
+bench:
+	go run ./payments/bench
+
+FUZZTIME ?= 2m
+## fuzz: fuzz the charge endpoint for FUZZTIME (default 2m)
+fuzz:
+	go test -run '^$$' -fuzz '^FuzzCharge$$' -fuzztime $(FUZZTIME) ./payments/server
+
+# ---------------------------------------------------------------------------
+# Deploying a stack. These targets run the official Pulumi CLI (with its Go
+# language host) from your own PATH, never the test build in .tools/bin.
+# `up`, `preview`, `down` and `acceptance` need a cluster; `render` does not.
+#   make up STACK=dev [KUBE_CONTEXT=kind-kind]   deploy (creates the stack)
+#   make acceptance STACK=dev [CONNECT_TO=addr]  pay Antaeus's invoices, judge
+#   make down STACK=dev                          destroy the stack
+# State: a local file:// backend in .pulumi-state/ unless PULUMI_BACKEND_URL
+# says otherwise. Secrets: the dev stack holds none, so on that local backend
+# it uses an empty passphrase unless you set PULUMI_CONFIG_PASSPHRASE(_FILE);
+# every other stack, and any other backend, requires yours.
+DEPLOY_TARGETS := stack up preview render down acceptance
+.PHONY: $(DEPLOY_TARGETS)
+STACK ?= dev
+RENDER_WORKDIR = $(CURDIR)/.pulumi-state/render/$(STACK)
+# Only these targets see the deploy settings; `make test` is unaffected.
+$(DEPLOY_TARGETS): PATH := $(subst $(TOOLS_BIN):,,$(PATH))
+$(DEPLOY_TARGETS): export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
+$(DEPLOY_TARGETS): export PULUMI_SKIP_UPDATE_CHECK := true
+# The empty passphrase: only for dev on the default local backend.
+ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE)$(origin PULUMI_BACKEND_URL),undefinedundefinedundefined)
+ifeq ($(STACK),dev)
+$(DEPLOY_TARGETS): export PULUMI_CONFIG_PASSPHRASE :=
+endif
+endif
+# A render runs on a throwaway stack: its passphrase matters only for
+# secrets already in the stack file.
+ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE),undefinedundefined)
+render: export PULUMI_CONFIG_PASSPHRASE :=
+endif
+
+## stack: select STACK, creating it on first use; KUBE_CONTEXT=<context>
+## records the kubeconfig context it deploys to (tinjis:kubernetes.context)
+stack:
+	@if [[ -z "$${PULUMI_CONFIG_PASSPHRASE+set}$${PULUMI_CONFIG_PASSPHRASE_FILE+set}" && "$$PULUMI_BACKEND_URL" != https://* ]]; then \
+	  echo "Stack $(STACK) needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): its secrets are encrypted with it." >&2; exit 1; fi
+	@if [[ "$$PULUMI_BACKEND_URL" == file://* ]]; then mkdir -p "$${PULUMI_BACKEND_URL#file://}"; fi
+	pulumi stack select --create $(STACK)
+	$(if $(KUBE_CONTEXT),pulumi config set --stack $(STACK) --path kubernetes.context '$(KUBE_CONTEXT)')
+
+## up: deploy STACK (dev by default) to its cluster
+up: stack
+	pulumi up --yes --stack $(STACK)
+
+## preview: show what `up` would change
+preview: stack
+	pulumi preview --diff --stack $(STACK)
+
+## render: write STACK's manifests to rendered/STACK without a cluster: a
+## throwaway copy of the stack (its own state, the stack file copied) with
+## tinjis:kubernetes.renderYamlToDirectory set, so neither the real stack nor
+## your stack file changes
+render:
+	rm -rf "$(RENDER_WORKDIR)" "$(CURDIR)/rendered/$(STACK)"
+	mkdir -p "$(RENDER_WORKDIR)/state"
+	sed 's|^main:.*|main: $(CURDIR)/infra/|' Pulumi.yaml > "$(RENDER_WORKDIR)/Pulumi.yaml"
+	cp Pulumi.$(STACK).yaml "$(RENDER_WORKDIR)/"
+	cd "$(RENDER_WORKDIR)" && \
+	  export PULUMI_BACKEND_URL="file://$(RENDER_WORKDIR)/state" KUBECONFIG="$(RENDER_WORKDIR)/no-cluster" && \
+	  pulumi stack select --create $(STACK) && \
+	  { pulumi config rm --path kubernetes.context 2>/dev/null; pulumi config rm --path kubernetes.kubeconfig 2>/dev/null; true; } && \
+	  pulumi config set --path kubernetes.renderYamlToDirectory "$(CURDIR)/rendered/$(STACK)" && \
+	  pulumi up --yes --skip-preview
+	@echo "Manifests of stack $(STACK) are in rendered/$(STACK)/."
+
+## down: destroy everything STACK deployed (the stack and its state remain)
+down: stack
+	pulumi destroy --yes --stack $(STACK)
+
+## acceptance: wait for STACK's Antaeus, pay its invoices, judge the success
+## rate against the stack's tinjis:payments.successRate (0.5 if unset);
+## CONNECT_TO=<address> reaches an Ingress host that is not in DNS
+acceptance:
+	rate=$$(pulumi config get --stack $(STACK) --path payments.successRate 2>/dev/null || echo 0.5); \
+	go run ./cmd/acceptance --stack $(STACK) --rate "$$rate" $(if $(CONNECT_TO),--connect-to '$(CONNECT_TO)')

@@ -35,7 +35,10 @@ func run(getenv func(string) string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitInvalidConfig
 	}
-	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	// Written out in batches; Close writes out the rest when the server stops.
+	logs := server.NewLogBuffer(stdout, server.LogBufferSize, server.LogFlushInterval)
+	defer logs.Close()
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(

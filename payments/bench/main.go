@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,6 +38,7 @@ type options struct {
 	rounds      int
 	connections int
 	threads     int
+	cpuProfile  string
 }
 
 func main() {
@@ -47,6 +49,7 @@ func main() {
 	flag.IntVar(&opts.rounds, "rounds", 3, "measurements of each server")
 	flag.IntVar(&opts.connections, "connections", 32, "concurrent keep-alive connections")
 	flag.IntVar(&opts.threads, "threads", 1, "wrk threads")
+	flag.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rounds (both servers) to this file")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,7 +83,7 @@ func run(ctx context.Context, opts options) error {
 	serveCtx, stopServers := context.WithCancel(ctx)
 	defer stopServers()
 	logPath := work + "/payments.log"
-	payments, err := startPayments(serveCtx, logPath)
+	payments, paymentsStopped, err := startPayments(serveCtx, logPath)
 	if err != nil {
 		return err
 	}
@@ -114,6 +117,13 @@ func run(ctx context.Context, opts options) error {
 		}
 	}
 
+	if opts.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	results := make(map[string][]wrkResult)
 	table := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(table, "round\tserver\treq/s\tp50\tp99")
@@ -133,6 +143,7 @@ func run(ctx context.Context, opts options) error {
 	}
 	table.Flush()
 	stopServers()
+	<-paymentsStopped
 
 	fmt.Println()
 	summary := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -160,30 +171,41 @@ func run(ctx context.Context, opts options) error {
 	return nil
 }
 
-func startPayments(ctx context.Context, logPath string) (string, error) {
+// startPayments serves payments, logging to logPath, until ctx is done;
+// stopped is closed once its log is all written.
+func startPayments(ctx context.Context, logPath string) (url string, stopped <-chan struct{}, err error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		return "", err
-	}
-	cfg := server.DefaultConfig()
-	cfg.Drain = 0
-	srv, err := server.New(cfg, server.Deps{
-		Logger: slog.New(slog.NewJSONHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
-	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		logFile.Close()
+		return "", nil, err
 	}
+	cfg := server.DefaultConfig()
+	cfg.Drain = 0
+	// Logged as the payments command logs.
+	logs := server.NewLogBuffer(logFile, server.LogBufferSize, server.LogFlushInterval)
+	srv, err := server.New(cfg, server.Deps{
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		logs.Close()
+		logFile.Close()
+		listener.Close()
+		return "", nil, err
+	}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer logFile.Close()
+		defer logs.Close()
 		if err := srv.Serve(ctx, listener); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: payments:", err)
 		}
 	}()
-	return "http://" + listener.Addr().String() + "/", nil
+	return "http://" + listener.Addr().String() + "/", done, nil
 }
 
 func startBare(ctx context.Context) (string, error) {
@@ -221,6 +243,21 @@ func checkAnswer(ctx context.Context, url string) error {
 		return fmt.Errorf("the stock charge got %s, %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 	return nil
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 func column(results []wrkResult) (rps []float64, p99 []time.Duration) {

@@ -47,7 +47,9 @@ func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) er
 		slog.String("method", v.Method),
 		slog.String("path", v.URIPath),
 		slog.Int("status", v.Status),
-		slog.Float64("duration_ms", float64(v.Latency.Microseconds())/1000),
+		// An integer: slog writes a float64 through encoding/json, which took
+		// a third of the time spent formatting the line.
+		slog.Int64("duration_us", v.Latency.Microseconds()),
 		slog.String("remote_ip", v.RemoteIP),
 	)
 	message := "request"
