@@ -119,7 +119,7 @@ render:
 	sed 's|^main:.*|main: $(CURDIR)/infra/|' Pulumi.yaml > "$(RENDER_WORKDIR)/Pulumi.yaml"
 	cp Pulumi.$(STACK).yaml "$(RENDER_WORKDIR)/"
 	cd "$(RENDER_WORKDIR)" && \
-	  export PULUMI_BACKEND_URL="file://$(RENDER_WORKDIR)/state" KUBECONFIG="$(RENDER_WORKDIR)/no-cluster" && \
+	  export PULUMI_BACKEND_URL="file://$(RENDER_WORKDIR)/state" && \
 	  pulumi stack select --create $(STACK) && \
 	  { pulumi config rm --path kubernetes.context 2>/dev/null; pulumi config rm --path kubernetes.kubeconfig 2>/dev/null; true; } && \
 	  pulumi config set --path kubernetes.renderYamlToDirectory "$(CURDIR)/rendered/$(STACK)" && \
