@@ -21,6 +21,9 @@ import (
 // checks the YAML a reviewer would read: one file per object in the stack's
 // state, holding what the platform promises.
 func TestRenderedManifests(t *testing.T) {
+	// A user's KUBECONFIG, seen by the inline program as `pulumi up` hands it
+	// to the program: rendering must not pick it up.
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "users-kubeconfig"))
 	for _, name := range committedStacks {
 		t.Run(name, func(t *testing.T) {
 			started := time.Now()

@@ -47,6 +47,9 @@ func TestEveryObjectGoesThroughTheStacksOwnProvider(t *testing.T) {
 }
 
 func TestRenderingManifestsNeedsNoCluster(t *testing.T) {
+	// The provider refuses a kubeconfig next to renderYamlToDirectory, and its
+	// SDK fills a kubeconfig from KUBECONFIG when the program gives none.
+	t.Setenv("KUBECONFIG", "/home/someone/.kube/config")
 	cfg := committedConfig(t, "dev").with(t, config.KeyKubernetes, nil, `{"renderYamlToDirectory":"rendered/dev"}`)
 	d, err := deploy(t, "dev", cfg)
 	if err != nil {

@@ -10,11 +10,17 @@ import (
 // newProvider is the only way resources reach a cluster: the kubeconfig and
 // context the stack names, or no cluster at all when it renders manifests.
 func newProvider(ctx *pulumi.Context, k config.Kubernetes, opts ...pulumi.ResourceOption) (*kubernetes.Provider, error) {
-	return kubernetes.NewProvider(ctx, "kubernetes", &kubernetes.ProviderArgs{
+	args := &kubernetes.ProviderArgs{
 		Kubeconfig:            optionalString(k.Kubeconfig),
 		Context:               optionalString(k.Context),
 		RenderYamlToDirectory: optionalString(k.RenderYamlToDirectory),
-	}, opts...)
+	}
+	if k.RenderYamlToDirectory != "" {
+		// Left nil, the SDK would take the user's KUBECONFIG, which the
+		// provider refuses next to renderYamlToDirectory; empty counts as unset.
+		args.Kubeconfig = pulumi.String("")
+	}
+	return kubernetes.NewProvider(ctx, "kubernetes", args, opts...)
 }
 
 func optionalString(s string) pulumi.StringPtrInput {
