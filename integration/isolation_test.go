@@ -360,7 +360,7 @@ func (k *kube) createProbes(t *testing.T, namespaces []*corev1.Namespace, probes
 		}
 		created[key] = true
 	}
-	k.waitUntil(t, "every probe pod has an address", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "every probe pod has an address", func(ctx context.Context) (bool, error) {
 		for key := range created {
 			got, err := k.client.CoreV1().Pods(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
 			if err != nil {

@@ -8,14 +8,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
@@ -143,32 +141,17 @@ func (k *kube) checkAvailable(t *testing.T, d *appsv1.Deployment) {
 			continue
 		}
 		selected++
-		if got := k.readyEndpoints(t, s.Namespace, s.Name); got != int(want) {
+		got, err := controlplane.ReadyEndpoints(t.Context(), k.client, s.Namespace, s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != int(want) {
 			t.Errorf("Service %s/%s has %d ready endpoints, want %d", s.Namespace, s.Name, got, want)
 		}
 	}
 	if selected == 0 {
 		t.Errorf("no Service selects the pods of Deployment %s/%s", d.Namespace, d.Name)
 	}
-}
-
-func (k *kube) readyEndpoints(t *testing.T, namespace, service string) int {
-	t.Helper()
-	slices, err := k.client.DiscoveryV1().EndpointSlices(namespace).List(t.Context(), metav1.ListOptions{
-		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := 0
-	for _, slice := range slices.Items {
-		for _, e := range slice.Endpoints {
-			if ptr.Deref(e.Conditions.Ready, false) {
-				ready++
-			}
-		}
-	}
-	return ready
 }
 
 // checkPodsMeetPodSecurity asserts the namespace enforces a Pod Security
@@ -229,7 +212,7 @@ func (k *kube) checkPrivilegedPodRefused(t *testing.T, namespace string) {
 		}
 	}()
 	var refusal string
-	k.waitUntil(t, "the ReplicaSet reports FailedCreate", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "the ReplicaSet reports FailedCreate", func(ctx context.Context) (bool, error) {
 		sets, err := k.client.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{
 			LabelSelector: labels.SelectorFromSet(deployment.Spec.Selector.MatchLabels).String(),
 		})
@@ -272,7 +255,7 @@ func (k *kube) checkRolledOut(t *testing.T, namespace, name, image string) {
 	if got := d.Spec.Template.Spec.Containers[0].Image; got != image {
 		t.Fatalf("Deployment %s/%s runs %s, want %s", namespace, name, got, image)
 	}
-	k.waitUntil(t, "only pods of the new image remain", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "only pods of the new image remain", func(ctx context.Context) (bool, error) {
 		pods, err := k.client.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{
 			LabelSelector: labels.SelectorFromSet(d.Spec.Selector.MatchLabels).String(),
 		})
@@ -286,13 +269,4 @@ func (k *kube) checkRolledOut(t *testing.T, namespace, name, image string) {
 		}
 		return len(pods.Items) == int(ptr.Deref(d.Spec.Replicas, 1)), nil
 	})
-}
-
-func (k *kube) waitUntil(t *testing.T, what string, condition wait.ConditionWithContextFunc) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-	defer cancel()
-	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, condition); err != nil {
-		t.Fatalf("waiting until %s: %v", what, err)
-	}
 }

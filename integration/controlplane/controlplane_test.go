@@ -10,11 +10,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
@@ -46,15 +44,16 @@ func TestControlPlane(t *testing.T) {
 		if _, err := admin.CoreV1().Services("default").Create(ctx, service, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, "the Deployment is Available", func(ctx context.Context) (bool, error) {
+		controlplane.WaitUntil(t, 30*time.Second, "the Deployment is Available", func(ctx context.Context) (bool, error) {
 			d, err := admin.AppsV1().Deployments("default").Get(ctx, "echo", metav1.GetOptions{})
 			if err != nil {
 				return false, err
 			}
 			return d.Status.AvailableReplicas == 2, nil
 		})
-		waitUntil(t, "the Service has 2 ready endpoints", func(ctx context.Context) (bool, error) {
-			return readyEndpoints(ctx, admin, "default", "echo") == 2, nil
+		controlplane.WaitUntil(t, 30*time.Second, "the Service has 2 ready endpoints", func(ctx context.Context) (bool, error) {
+			ready, err := controlplane.ReadyEndpoints(ctx, admin, "default", "echo")
+			return err == nil && ready == 2, nil
 		})
 	})
 
@@ -124,32 +123,5 @@ func echoDeployment(namespace string, replicas int32) *appsv1.Deployment {
 				},
 			},
 		},
-	}
-}
-
-func readyEndpoints(ctx context.Context, client kubernetes.Interface, namespace, service string) int {
-	slices, err := client.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: discoveryv1.LabelServiceName + "=" + service,
-	})
-	if err != nil {
-		return 0
-	}
-	ready := 0
-	for _, slice := range slices.Items {
-		for _, endpoint := range slice.Endpoints {
-			if ptr.Deref(endpoint.Conditions.Ready, false) {
-				ready++
-			}
-		}
-	}
-	return ready
-}
-
-func waitUntil(t *testing.T, what string, condition wait.ConditionWithContextFunc) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, condition); err != nil {
-		t.Fatalf("waiting until %s: %v", what, err)
 	}
 }
