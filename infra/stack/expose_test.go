@@ -52,11 +52,7 @@ func TestAntaeusIsExposedTheWayTheStackSays(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := committedConfig(t, "dev").with(t, config.KeyExpose, nil, mustJSON(t, tc.expose))
-			d, err := deploy(t, "dev", cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := deployDevExposedAs(t, tc.expose)
 			m := manifestsOf(t, d)
 			antaeus := m.deploymentOf(t, config.ServiceAntaeus)
 			for _, svc := range m.services {
@@ -122,4 +118,14 @@ func TestAnAuthTokenReachesPaymentsOnlyThroughASecret(t *testing.T) {
 		return
 	}
 	t.Error("payments gets no PAYMENTS_AUTH_TOKEN")
+}
+
+// deployDevExposedAs runs the dev stack with tinjis:expose replaced.
+func deployDevExposedAs(t *testing.T, expose map[string]any) deployment {
+	t.Helper()
+	d, err := deploy(t, "dev", committedConfig(t, "dev").with(t, config.KeyExpose, nil, mustJSON(t, expose)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -169,11 +169,7 @@ func TestAntaeusAdmitsTheIngressControllerOrAnyoneWhenExposedDirectly(t *testing
 		{"through node ports, anyone may call", map[string]any{"mode": "nodePort"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := committedConfig(t, "dev").with(t, config.KeyExpose, nil, mustJSON(t, tc.expose))
-			d, err := deploy(t, "dev", cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := deployDevExposedAs(t, tc.expose)
 			m := manifestsOf(t, d)
 			antaeus := m.deploymentOf(t, config.ServiceAntaeus)
 			var rules []networkingv1.NetworkPolicyIngressRule
