@@ -146,27 +146,26 @@ func apiserverArgs(c clusterCerts, etcdPort, port int, server string) []string {
 }
 
 func controllerManagerArgs(c clusterCerts, kubeconfig string, port int, flexVolumeDir string) []string {
-	return []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
-		"--bind-address=127.0.0.1",
-		"--secure-port=" + strconv.Itoa(port),
-		"--leader-elect=false",
+	return append(clientComponentArgs(kubeconfig, port),
 		"--use-service-account-credentials=true",
-		"--service-account-private-key-file=" + c.serviceAccountKey,
-		"--root-ca-file=" + c.caFile,
-		"--client-ca-file=" + c.caFile,
-		"--requestheader-client-ca-file=" + c.frontProxyCAFile,
+		"--service-account-private-key-file="+c.serviceAccountKey,
+		"--root-ca-file="+c.caFile,
+		"--client-ca-file="+c.caFile,
+		"--requestheader-client-ca-file="+c.frontProxyCAFile,
 		// Its default is under /usr/libexec.
-		"--flex-volume-plugin-dir=" + flexVolumeDir,
+		"--flex-volume-plugin-dir="+flexVolumeDir,
 		// Nothing here signs certificate requests: tests issue their own.
 		"--controllers=*,-csrsigning",
-		"--profiling=false",
-	}
+	)
 }
 
 func schedulerArgs(kubeconfig string, port int) []string {
+	return clientComponentArgs(kubeconfig, port)
+}
+
+// clientComponentArgs are what the controller-manager and the scheduler
+// share: one kubeconfig for everything, loopback only, no leader election.
+func clientComponentArgs(kubeconfig string, port int) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
