@@ -3,18 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/tinjis/tinjis/internal/testprocess"
 )
 
 // buildWithMake builds the binary with the Makefile target the Dockerfile runs.
@@ -37,47 +36,8 @@ type logLine struct {
 
 func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	bin := buildWithMake(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PAYMENTS_ADDR=127.0.0.1:0", "PAYMENTS_DRAIN=100ms", "PAYMENTS_SEED=1"}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	lines := make(chan logLine)
-	go func() {
-		defer close(lines)
-		scanner := bufio.NewScanner(stdout)
-		for scanner.Scan() {
-			var line logLine
-			if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-				line = logLine{Msg: "NOT JSON: " + scanner.Text()}
-			}
-			lines <- line
-		}
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	next := func() logLine {
-		t.Helper()
-		select {
-		case line, ok := <-lines:
-			if !ok {
-				t.Fatalf("the binary exited early; stderr: %s", stderr.String())
-			}
-			return line
-		case <-time.After(30 * time.Second):
-			t.Fatal("no log line from the binary within 30s")
-			return logLine{}
-		}
-	}
-
-	listening := next()
+	process := testprocess.Start[logLine](t, bin, []string{"PAYMENTS_ADDR=127.0.0.1:0", "PAYMENTS_DRAIN=100ms", "PAYMENTS_SEED=1"})
+	listening := process.Next(t)
 	if listening.Msg != "listening" {
 		t.Fatalf("first log line = %+v, want listening", listening)
 	}
@@ -85,22 +45,21 @@ func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, `"result":`) {
 		t.Errorf("stock charge answered %d %s", status, body)
 	}
-	if line := next(); line.Msg != "charge" || line.Outcome == "" {
+	if line := process.Next(t); line.Msg != "charge" || line.Outcome == "" {
 		t.Errorf("log line after the charge = %+v, want a charge with its outcome", line)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	process.Signal(t, syscall.SIGTERM)
+	rest, err := process.Rest(t)
 	var after []string
-	for line := range lines {
+	for _, line := range rest {
 		after = append(after, line.Msg)
 	}
 	if want := []string{"draining", "shutting down", "stopped"}; strings.Join(after, ",") != strings.Join(want, ",") {
 		t.Errorf("log after SIGTERM = %q, want %q", after, want)
 	}
-	if err := <-exited; err != nil {
-		t.Errorf("exit after SIGTERM: %v, want status 0; stderr: %s", err, stderr.String())
+	if err != nil {
+		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
 }
 
@@ -148,19 +107,5 @@ func TestAnInvalidSettingStopsTheServiceWithOneSentenceNamingIt(t *testing.T) {
 	}
 	if stdout.Len() != 0 {
 		t.Errorf("stdout = %q, want nothing before the config is valid", stdout.String())
-	}
-}
-
-// The image must be built by the same command the tests build with.
-func TestTheDockerfileBuildsWithTheTestedMakeTarget(t *testing.T) {
-	dockerfile, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(dockerfile), "go build") {
-		t.Error("the Dockerfile runs its own go build instead of make payments-binary")
-	}
-	if !strings.Contains(string(dockerfile), "make payments-binary PAYMENTS_BIN=") {
-		t.Error("the Dockerfile does not build with make payments-binary")
 	}
 }

@@ -27,6 +27,14 @@ import (
 	"time"
 )
 
+// What the real Antaeus hard-codes: its port, and where it sends charges
+// when EnvProviderEndpoint is unset.
+const (
+	Port                    = 8000
+	EnvProviderEndpoint     = "PAYMENT_PROVIDER_ENDPOINT"
+	DefaultProviderEndpoint = "http://localhost:9000"
+)
+
 // Invoice statuses.
 const (
 	StatusPaid    = "PAID"
@@ -35,8 +43,8 @@ const (
 
 // Options configures a fake Antaeus.
 type Options struct {
-	// ProviderEndpoint is PAYMENT_PROVIDER_ENDPOINT: the full URL every charge
-	// is POSTed to, verbatim.
+	// ProviderEndpoint is EnvProviderEndpoint: the full URL every charge is
+	// POSTed to, verbatim.
 	ProviderEndpoint string
 	// InvoicesPerCustomer is how many invoices each of the two customers
 	// gets; the first of each is PAID, the others PENDING. Zero means 5,
