@@ -13,6 +13,8 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/payments /payments
-USER nonroot
+# distroless's nonroot, as numbers so the kubelet can verify runAsNonRoot;
+# internal/images.Payments builds the same image without Docker (make images).
+USER 65532:65532
 EXPOSE 9000
 ENTRYPOINT ["/payments"]

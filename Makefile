@@ -45,12 +45,30 @@ isolation:
 	cd integration && go test -count=1 ./reachability/ && \
 	  go test -count=1 -v -timeout 15m -run '^TestNetworkIsolationOnALiveCluster$$' .
 
-.PHONY: payments-binary bench fuzz
+.PHONY: payments-binary fake-antaeus-binary images bench fuzz
+# How every binary that goes into an image is built: static, reproducible.
+GO_BUILD_STATIC := CGO_ENABLED=0 go build -trimpath -ldflags="-s -w"
 PAYMENTS_BIN ?= $(CURDIR)/.tools/payments
 ## payments-binary: the payments server, built exactly as the Dockerfile and the
 ## tests build it (PAYMENTS_BIN=output path)
 payments-binary:
-	CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o $(PAYMENTS_BIN) ./payments
+	$(GO_BUILD_STATIC) -o $(PAYMENTS_BIN) ./payments
+
+FAKE_ANTAEUS_BIN ?= $(CURDIR)/.tools/fake-antaeus
+## fake-antaeus-binary: the Antaeus stand-in for tests and reviewers
+## (FAKE_ANTAEUS_BIN=output path)
+fake-antaeus-binary:
+	$(GO_BUILD_STATIC) -o $(FAKE_ANTAEUS_BIN) ./cmd/fake-antaeus
+
+IMAGES_DIR := $(CURDIR)/.images
+## images: write .images/payments.tar and .images/fake-antaeus.tar (the Antaeus
+## STAND-IN), OCI archives for `kind load image-archive` or
+## `ctr -n k8s.io images import`; no Docker needed
+images:
+	$(MAKE) --no-print-directory payments-binary PAYMENTS_BIN=$(IMAGES_DIR)/bin/payments
+	$(MAKE) --no-print-directory fake-antaeus-binary FAKE_ANTAEUS_BIN=$(IMAGES_DIR)/bin/fake-antaeus
+	go run ./cmd/image-archives -payments $(IMAGES_DIR)/bin/payments \
+	  -fake-antaeus $(IMAGES_DIR)/bin/fake-antaeus -out $(IMAGES_DIR)
 
 ## bench: payments vs a bare net/http handler under wrk on loopback (needs wrk; ~1 min)
 bench:
