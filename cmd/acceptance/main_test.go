@@ -14,6 +14,7 @@ import (
 
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // startAntaeus serves a fake Antaeus that charges through provider and
@@ -45,7 +46,7 @@ func startAntaeus(t *testing.T, provider http.Handler, host ...string) string {
 
 func realPayments(t *testing.T) http.Handler {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := settings.Default()
 	seed := int64(42)
 	cfg.Seed = &seed
 	payments, err := server.New(cfg, server.Deps{})

@@ -13,7 +13,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/config"
-	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/routes"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // terminationGracePeriod outlasts what the server does when told to stop:
@@ -21,7 +22,7 @@ import (
 // requests up to its shutdown timeout. Only then may the kubelet kill it.
 func terminationGracePeriod(drain time.Duration) int {
 	const slack = 2 * time.Second
-	return int(math.Ceil((drain + server.DefaultConfig().ShutdownTimeout + slack).Seconds()))
+	return int(math.Ceil((drain + settings.Default().ShutdownTimeout + slack).Seconds()))
 }
 
 // PaymentsArgs configure the payments component.
@@ -77,8 +78,8 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 			ImagePullPolicy: pulumi.String(imagePullPolicy),
 			Ports:           containerPorts(w),
 			Env:             env,
-			LivenessProbe:   httpProbe(server.HealthPath, 10, 3),
-			ReadinessProbe:  httpProbe(server.ReadyPath, 5, 2),
+			LivenessProbe:   httpProbe(routes.Health, 10, 3),
+			ReadinessProbe:  httpProbe(routes.Ready, 5, 2),
 			Resources:       resourceRequirements(args.Config.Resources),
 			SecurityContext: restrictedContainerSecurity(),
 		}},
@@ -129,7 +130,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	if err := newDeployers(ctx, w, ns, p.Deployment, args.Developers, parent); err != nil {
 		return nil, err
 	}
-	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, server.ChargePath)
+	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, routes.Charge)
 
 	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"deployment": p.Deployment.Metadata.Name(),
@@ -160,17 +161,17 @@ func isolatePayments(ctx *pulumi.Context, args *PaymentsArgs, opts ...pulumi.Res
 func paymentsEnv(ctx *pulumi.Context, args *PaymentsArgs, ns pulumi.StringInput, opts ...pulumi.ResourceOption) (corev1.EnvVarArray, error) {
 	c := args.Config
 	env := corev1.EnvVarArray{
-		envVar(server.EnvAddr, args.Workload.addr()),
-		envVar(server.EnvDrain, c.Drain),
+		envVar(settings.EnvAddr, args.Workload.addr()),
+		envVar(settings.EnvDrain, c.Drain),
 	}
 	if c.SuccessRate != nil {
-		env = append(env, envVar(server.EnvSuccessRate, strconv.FormatFloat(*c.SuccessRate, 'f', -1, 64)))
+		env = append(env, envVar(settings.EnvSuccessRate, strconv.FormatFloat(*c.SuccessRate, 'f', -1, 64)))
 	}
 	if c.LogLevel != "" {
-		env = append(env, envVar(server.EnvLogLevel, c.LogLevel))
+		env = append(env, envVar(settings.EnvLogLevel, c.LogLevel))
 	}
 	if c.Seed != nil {
-		env = append(env, envVar(server.EnvSeed, strconv.FormatInt(*c.Seed, 10)))
+		env = append(env, envVar(settings.EnvSeed, strconv.FormatInt(*c.Seed, 10)))
 	}
 	if c.AuthToken == "" {
 		return env, nil
@@ -186,7 +187,7 @@ func paymentsEnv(ctx *pulumi.Context, args *PaymentsArgs, ns pulumi.StringInput,
 		return nil, err
 	}
 	return append(env, corev1.EnvVarArgs{
-		Name: pulumi.String(server.EnvAuthToken),
+		Name: pulumi.String(settings.EnvAuthToken),
 		ValueFrom: corev1.EnvVarSourceArgs{
 			SecretKeyRef: corev1.SecretKeySelectorArgs{
 				Name: secret.Metadata.Name(),
