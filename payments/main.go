@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tinjis/tinjis/payments/internal/logbuffer"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // Exit codes.
@@ -30,13 +32,13 @@ func main() {
 }
 
 func run(getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := server.ConfigFromEnv(getenv)
+	cfg, err := settings.FromEnv(getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitInvalidConfig
 	}
 	// Written out in batches; Close writes out the rest when the server stops.
-	logs := server.NewLogBuffer(stdout, server.LogBufferSize, server.LogFlushInterval)
+	logs := logbuffer.New(stdout, logbuffer.DefaultSize, logbuffer.DefaultFlushInterval)
 	defer logs.Close()
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 

@@ -19,12 +19,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tinjis/tinjis/infra/outputs"
 	"github.com/tinjis/tinjis/internal/acceptance"
 )
-
-// nodeAddressPlaceholder stands for a node's address in the antaeusUrl
-// output of a stack exposing Antaeus on a node port.
-const nodeAddressPlaceholder = "<node-address>"
 
 // Exit codes.
 const (
@@ -43,7 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := acceptance.DefaultConfig()
 	flags := flag.NewFlagSet("acceptance", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	stack := flags.String("stack", "", "Pulumi stack whose `antaeusUrl` output is Antaeus's URL (read with the pulumi CLI)")
+	stack := flags.String("stack", "", "Pulumi stack whose `"+outputs.AntaeusURL+"` output is Antaeus's URL (read with the pulumi CLI)")
 	rawURL := flags.String("url", "", "Antaeus's URL, instead of --stack")
 	connectTo := flags.String("connect-to", "", "connect to this host or host:port instead of the URL's host, keeping the URL's host name: for an Ingress host not in DNS (e.g. the ingress controller's address)")
 	projectDir := flags.String("dir", ".", "directory of Pulumi.yaml, where the pulumi CLI runs")
@@ -62,20 +59,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	switch {
 	case (*stack == "") == (*rawURL == ""):
-		fmt.Fprintln(stderr, "give exactly one of --stack (read the stack's antaeusUrl output) or --url")
+		fmt.Fprintf(stderr, "give exactly one of --stack (read the stack's %s output) or --url\n", outputs.AntaeusURL)
 		return exitUsage
 	case *stack != "":
-		fmt.Fprintf(stdout, "Reading the antaeusUrl output of stack %s...\n", *stack)
-		output, err := stackOutput(ctx, *projectDir, *stack, "antaeusUrl")
+		fmt.Fprintf(stdout, "Reading the %s output of stack %s...\n", outputs.AntaeusURL, *stack)
+		output, err := stackOutput(ctx, *projectDir, *stack, outputs.AntaeusURL)
 		if err != nil {
 			fmt.Fprintf(stderr, "FAIL: %v\n", err)
 			return exitFail
 		}
 		*rawURL = output
 	}
-	if strings.Contains(*rawURL, nodeAddressPlaceholder) {
+	if strings.Contains(*rawURL, outputs.NodeAddress) {
 		fmt.Fprintf(stderr, "the Antaeus URL %s is exposed on a node port: pass --url with %s replaced by the address of one of the cluster's nodes\n",
-			*rawURL, nodeAddressPlaceholder)
+			*rawURL, outputs.NodeAddress)
 		return exitUsage
 	}
 	base, err := url.Parse(*rawURL)

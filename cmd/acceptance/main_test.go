@@ -12,8 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tinjis/tinjis/infra/outputs"
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // startAntaeus serves a fake Antaeus that charges through provider and
@@ -45,7 +47,7 @@ func startAntaeus(t *testing.T, provider http.Handler, host ...string) string {
 
 func realPayments(t *testing.T) http.Handler {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := settings.Default()
 	seed := int64(42)
 	cfg.Seed = &seed
 	payments, err := server.New(cfg, server.Deps{})
@@ -56,12 +58,12 @@ func realPayments(t *testing.T) http.Handler {
 }
 
 // fakePulumi puts a pulumi script on PATH that prints url when asked for the
-// antaeusUrl output of stack dev, and fails like the CLI otherwise.
+// Antaeus URL output of stack dev, and fails like the CLI otherwise.
 func fakePulumi(t *testing.T, url string) {
 	t.Helper()
 	dir := t.TempDir()
 	script := "#!/bin/sh\n" +
-		`if [ "$*" = "stack output antaeusUrl --stack dev" ]; then echo "` + url + `"; exit 0; fi` + "\n" +
+		`if [ "$*" = "stack output ` + outputs.AntaeusURL + ` --stack dev" ]; then echo "` + url + `"; exit 0; fi` + "\n" +
 		`echo "error: no stack named '$5' found" >&2; exit 255` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "pulumi"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
@@ -132,9 +134,9 @@ func TestTheCommandExplainsWhyItCannotStart(t *testing.T) {
 		{"no pulumi CLI", func(t *testing.T) { t.Setenv("PATH", t.TempDir()) }, []string{"--stack", "dev"}, exitFail,
 			"the pulumi CLI is not on PATH"},
 		{"a stack that does not exist", func(t *testing.T) { fakePulumi(t, "http://unused") }, []string{"--stack", "prod"}, exitFail,
-			"`pulumi stack output antaeusUrl --stack prod` failed (exit status 255): error: no stack named 'prod' found"},
+			"`pulumi stack output " + outputs.AntaeusURL + " --stack prod` failed (exit status 255): error: no stack named 'prod' found"},
 		{"a stack without a URL yet", func(t *testing.T) { fakePulumi(t, "") }, []string{"--stack", "dev"}, exitFail,
-			"stack dev has an empty antaeusUrl output"},
+			"stack dev has an empty " + outputs.AntaeusURL + " output"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,8 @@ package config
 
 import (
 	"slices"
-	"time"
+
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // Namespace is the Pulumi config namespace of every key this package reads.
@@ -75,12 +76,10 @@ type Payments struct {
 	// AuthToken, when set, must be a Pulumi secret
 	// (pulumi config set --secret --path payments.authToken ...).
 	AuthToken string `json:"authToken"`
-}
 
-// DrainPeriod is Drain as a duration; Load has checked it parses.
-func (p Payments) DrainPeriod() time.Duration {
-	d, _ := time.ParseDuration(p.Drain)
-	return d
+	// Server is what the fields above tell the payment provider, over its
+	// defaults, read and checked by the server's own rules (Load fills it).
+	Server settings.Config `json:"-"`
 }
 
 // Flavor tells which kind of Antaeus image the stack runs.

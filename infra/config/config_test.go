@@ -3,8 +3,10 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // values is a stack's configuration as the engine hands it over.
@@ -93,8 +95,11 @@ func TestDefaultsFillWhatAStackLeavesOut(t *testing.T) {
 	if c.Payments.Resources != config.DefaultPaymentsResources {
 		t.Errorf("payments resources %+v, want the defaults %+v", c.Payments.Resources, config.DefaultPaymentsResources)
 	}
-	if c.Kubernetes.ClusterDomain != "cluster.local" || c.Payments.Drain != "5s" {
-		t.Errorf("cluster domain %q, drain %q, want cluster.local and 5s", c.Kubernetes.ClusterDomain, c.Payments.Drain)
+	if c.Kubernetes.ClusterDomain != "cluster.local" || c.Payments.Server.Drain != 5*time.Second {
+		t.Errorf("cluster domain %q, drain %v, want cluster.local and 5s", c.Kubernetes.ClusterDomain, c.Payments.Server.Drain)
+	}
+	if c.Payments.Server != settings.Default() {
+		t.Errorf("payments server settings %+v, want the server's defaults %+v", c.Payments.Server, settings.Default())
 	}
 }
 

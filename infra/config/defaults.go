@@ -1,10 +1,7 @@
 package config
 
-// Defaults for what a stack may leave out.
-const (
-	DefaultClusterDomain = "cluster.local"
-	DefaultDrain         = "5s"
-)
+// DefaultClusterDomain is the DNS domain of most clusters.
+const DefaultClusterDomain = "cluster.local"
 
 // DefaultPaymentsResources fit a small Go HTTP server.
 var DefaultPaymentsResources = Resources{
@@ -35,9 +32,6 @@ func (c *Config) applyDefaults(stack string) {
 	}
 	if c.Payments.Replicas == nil {
 		c.Payments.Replicas = ptr(1)
-	}
-	if c.Payments.Drain == "" {
-		c.Payments.Drain = DefaultDrain
 	}
 	c.Payments.Resources = c.Payments.Resources.withDefaults(DefaultPaymentsResources)
 	if c.Antaeus.Replicas == nil {

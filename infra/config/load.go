@@ -48,7 +48,9 @@ func Load(stack string, src Source) (Config, error) {
 	if c.Payments.AuthToken != "" && !src.IsConfigSecret(KeyPayments) {
 		problems = append(problems, fmt.Errorf("%s.authToken must be a secret: set it with `pulumi config set --secret --path payments.authToken`", KeyPayments))
 	}
-	if err := errors.Join(append(problems, c.validate())...); err != nil {
+	var serverErr error
+	c.Payments.Server, serverErr = c.Payments.serverConfig()
+	if err := errors.Join(append(problems, c.validate(), serverErr)...); err != nil {
 		return Config{}, err
 	}
 	return c, nil

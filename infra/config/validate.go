@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/distribution/reference"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -19,16 +18,8 @@ import (
 // still leave a valid DNS label.
 const longestNamespacePrefix = "payments-"
 
-// Bounds a stack can set, with why.
-const (
-	// A drain longer than this keeps rollouts waiting for nothing.
-	maxDrain = 2 * time.Minute
-	// The default NodePort range of kube-apiserver.
-	minNodePort, maxNodePort = 30000, 32767
-)
-
-// LogLevels are the levels the payments service accepts.
-var LogLevels = []string{"debug", "info", "warn", "error"}
+// The default NodePort range of kube-apiserver.
+const minNodePort, maxNodePort = 30000, 32767
 
 // problems collects one sentence per invalid value.
 type problems []error
@@ -75,15 +66,6 @@ func (p *problems) payments(s Payments, highAvailability bool) {
 		p.addf("%s.replicas must be at least 2 when %s is true: the PodDisruptionBudget and the topology spread need a second replica", key, KeyHighAvailability)
 	}
 	p.resources(key+".resources", s.Resources)
-	if r := s.SuccessRate; r != nil && (*r < 0 || *r > 1) {
-		p.addf("%s.successRate must be between 0 and 1, not %v", key, *r)
-	}
-	if s.LogLevel != "" && !slices.Contains(LogLevels, s.LogLevel) {
-		p.addf("%s.logLevel must be one of %s, not %q", key, strings.Join(LogLevels, ", "), s.LogLevel)
-	}
-	if d, err := time.ParseDuration(s.Drain); err != nil || d < 0 || d > maxDrain {
-		p.addf("%s.drain must be a duration such as 5s, from 0s to %s, not %q", key, maxDrain, s.Drain)
-	}
 }
 
 func (p *problems) antaeus(a Antaeus) {

@@ -5,7 +5,6 @@ import (
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -44,8 +43,9 @@ type Antaeus struct {
 	URL pulumi.StringOutput
 }
 
-// NewAntaeus declares the billing service: one replica (its database lives
-// in the pod), probes patient with a slow JVM, and its way in from outside.
+// NewAntaeus declares the billing service: one replica recreated on every
+// rollout (its database lives in the pod), probes patient with a slow JVM,
+// and its way in from outside.
 func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pulumi.ResourceOption) (*Antaeus, error) {
 	a := &Antaeus{}
 	if err := ctx.RegisterComponentResource("tinjis:index:Antaeus", name, a, opts...); err != nil {
@@ -53,32 +53,41 @@ func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pul
 	}
 	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
 	parent := pulumi.Parent(a)
+	flavor := args.Config.Flavor
 
-	sa, err := newServiceAccount(ctx, w, ns, parent)
-	if err != nil {
-		return nil, err
-	}
-	a.Deployment, err = appsv1.NewDeployment(ctx, w.name(), &appsv1.DeploymentArgs{
-		Metadata: objectMeta(w, ns, w.name()),
-		Spec: appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(*args.Config.Replicas),
-			Selector: metav1.LabelSelectorArgs{MatchLabels: stringMap(w.selector())},
-			// Never two pods at once: each would hold its own database.
-			Strategy: appsv1.DeploymentStrategyArgs{Type: pulumi.String("Recreate")},
-			// The rollout counts as stuck only once the startup budget is spent.
-			ProgressDeadlineSeconds: pulumi.Int(startupBudget(args.Config.Flavor) + 300),
-			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: stringMap(w.labels())},
-				Spec:     antaeusPodSpec(w, args, sa.Metadata.Name().Elem()),
-			},
+	var err error
+	a.Deployment, err = newDeployment(ctx, w, ns, deploymentArgs{
+		image:     args.Config.Image,
+		resources: args.Config.Resources,
+		env:       corev1.EnvVarArray{corev1.EnvVarArgs{Name: pulumi.String("PAYMENT_PROVIDER_ENDPOINT"), Value: args.PaymentsEndpoint}},
+		// Config allows exactly one replica, and never two pods at once:
+		// each would hold its own database.
+		replicas: *args.Config.Replicas,
+		strategy: appsv1.DeploymentStrategyArgs{Type: pulumi.String("Recreate")},
+		startup:  startupProbe(flavor),
+		// Out of rotation while it does not answer; never restarted for it.
+		readiness: httpProbe(healthPath, 10, 3),
+		// Every restart loses the whole database: only a process that has
+		// stopped accepting connections for two minutes is restarted.
+		liveness: corev1.ProbeArgs{
+			TcpSocket:        corev1.TCPSocketActionArgs{Port: pulumi.String(httpPortName)},
+			PeriodSeconds:    pulumi.Int(20),
+			TimeoutSeconds:   pulumi.Int(5),
+			FailureThreshold: pulumi.Int(6),
 		},
-	}, parent, pulumi.Timeouts(rolloutTimeouts(args.Config.Flavor)))
+		// The rollout counts as stuck only once the startup budget is spent.
+		progressDeadlineSeconds: pulumi.Int(startupBudget(flavor) + 300),
+		scratchDir:              scratchDir,
+		timeouts:                rolloutTimeouts(flavor),
+	}, parent)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.expose(ctx, args, parent); err != nil {
+	exposed, err := expose(ctx, w, ns, args.Expose, parent)
+	if err != nil {
 		return nil, err
 	}
+	a.Service, a.Ingress, a.URL = exposed.Service, exposed.Ingress, exposed.URL
 	if err := isolateAntaeus(ctx, args, parent); err != nil {
 		return nil, err
 	}
@@ -114,51 +123,6 @@ func isolateAntaeus(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.Resou
 	}
 	_, err := newWorkloadPolicy(ctx, w, ns, networkingv1.NetworkPolicyIngressRuleArray{from}, to, opts...)
 	return err
-}
-
-func antaeusPodSpec(w workload, args *AntaeusArgs, serviceAccount pulumi.StringInput) corev1.PodSpecArgs {
-	flavor := args.Config.Flavor
-	podSecurity, containerSecurity := restrictedPodSecurity(), restrictedContainerSecurity()
-	if flavor.RunsAsRoot() {
-		podSecurity, containerSecurity = baselinePodSecurity(), baselineContainerSecurity()
-	}
-	const scratchVolume = "tmp"
-	return corev1.PodSpecArgs{
-		ServiceAccountName:           serviceAccount,
-		AutomountServiceAccountToken: pulumi.Bool(false),
-		SecurityContext:              podSecurity,
-		Containers: corev1.ContainerArray{corev1.ContainerArgs{
-			Name:            pulumi.String(w.name()),
-			Image:           pulumi.String(args.Config.Image),
-			ImagePullPolicy: pulumi.String(imagePullPolicy),
-			Ports:           containerPorts(w),
-			Env: corev1.EnvVarArray{corev1.EnvVarArgs{
-				Name:  pulumi.String("PAYMENT_PROVIDER_ENDPOINT"),
-				Value: args.PaymentsEndpoint,
-			}},
-			StartupProbe: startupProbe(flavor),
-			// Out of rotation while it does not answer; never restarted for it.
-			ReadinessProbe: httpProbe(healthPath, 10, 3),
-			// Every restart loses the whole database: only a process that has
-			// stopped accepting connections for two minutes is restarted.
-			LivenessProbe: corev1.ProbeArgs{
-				TcpSocket:        corev1.TCPSocketActionArgs{Port: pulumi.String(httpPortName)},
-				PeriodSeconds:    pulumi.Int(20),
-				TimeoutSeconds:   pulumi.Int(5),
-				FailureThreshold: pulumi.Int(6),
-			},
-			Resources:       resourceRequirements(args.Config.Resources),
-			SecurityContext: containerSecurity,
-			VolumeMounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{
-				Name:      pulumi.String(scratchVolume),
-				MountPath: pulumi.String(scratchDir),
-			}},
-		}},
-		Volumes: corev1.VolumeArray{corev1.VolumeArgs{
-			Name:     pulumi.String(scratchVolume),
-			EmptyDir: corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("1Gi")},
-		}},
-	}
 }
 
 // startupPeriod is how often the startup probe asks.

@@ -8,6 +8,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/outputs"
 )
 
 // Annotations read by tools outside the cluster's core.
@@ -26,28 +27,36 @@ var serviceTypes = map[config.ExposeMode]string{
 	config.ExposeNodePort:     "NodePort",
 }
 
-// expose declares Antaeus's Service and, with mode ingress, its Ingress, and
-// sets a.URL to where users reach it.
-func (a *Antaeus) expose(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.ResourceOption) error {
-	w, ns, e := args.Workload, args.Namespace.Metadata.Name().Elem(), args.Expose
-	var err error
-	a.Service, err = newService(ctx, w, ns, serviceTypes[e.Mode], e.NodePort, opts...)
+// exposure is what expose declares to let users reach a workload.
+type exposure struct {
+	Service *corev1.Service
+	// Ingress is nil unless the mode is ingress.
+	Ingress *networkingv1.Ingress
+	// URL is where users reach the workload.
+	URL pulumi.StringOutput
+}
+
+// expose declares the workload's Service, of the type the mode needs, and
+// whatever else the mode puts in front of it.
+func expose(ctx *pulumi.Context, w workload, ns pulumi.StringInput, e config.Expose, opts ...pulumi.ResourceOption) (exposure, error) {
+	svc, err := newService(ctx, w, ns, serviceTypes[e.Mode], e.NodePort, opts...)
 	if err != nil {
-		return err
+		return exposure{}, err
 	}
 	switch e.Mode {
 	case config.ExposeIngress:
-		a.Ingress, err = newIngress(ctx, w, ns, *e.Ingress, a.Service, opts...)
+		ing, err := newIngress(ctx, w, ns, *e.Ingress, svc, opts...)
 		if err != nil {
-			return err
+			return exposure{}, err
 		}
-		a.URL = a.Ingress.Spec.ApplyT(ingressURL).(pulumi.StringOutput)
+		return exposure{Service: svc, Ingress: ing, URL: ing.Spec.ApplyT(ingressURL).(pulumi.StringOutput)}, nil
 	case config.ExposeLoadBalancer:
-		a.URL = a.Service.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)
+		return exposure{Service: svc, URL: svc.Status.ApplyT(loadBalancerURL).(pulumi.StringOutput)}, nil
 	case config.ExposeNodePort:
-		a.URL = pulumi.Sprintf("http://<node-address>:%d", a.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem())
+		nodePort := svc.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem()
+		return exposure{Service: svc, URL: pulumi.Sprintf("http://%s:%d", outputs.NodeAddress, nodePort)}, nil
 	}
-	return nil
+	return exposure{}, fmt.Errorf("exposure mode %q is not implemented", e.Mode)
 }
 
 func newIngress(ctx *pulumi.Context, w workload, ns pulumi.StringInput, in config.Ingress, svc *corev1.Service, opts ...pulumi.ResourceOption) (*networkingv1.Ingress, error) {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/outputs"
 )
 
 func TestAntaeusIsExposedTheWayTheStackSays(t *testing.T) {
@@ -84,7 +85,7 @@ func TestAntaeusIsExposedTheWayTheStackSays(t *testing.T) {
 					t.Errorf("%s %s carries annotations; only the Ingress may", r.typ, r.name)
 				}
 			}
-			if got := d.outputs["antaeusUrl"]; got != tc.wantURL {
+			if got := d.outputs[outputs.AntaeusURL]; got != tc.wantURL {
 				t.Errorf("antaeusUrl %q, want %q", got, tc.wantURL)
 			}
 		})

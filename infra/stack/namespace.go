@@ -10,9 +10,9 @@ import (
 
 // newNamespace declares the namespace a service of one environment lives
 // in, under the Pod Security level its pods need.
-func newNamespace(ctx *pulumi.Context, w workload, level podSecurityLevel, opts ...pulumi.ResourceOption) (*corev1.Namespace, error) {
+func newNamespace(ctx *pulumi.Context, w workload, opts ...pulumi.ResourceOption) (*corev1.Namespace, error) {
 	labels := w.labels()
-	maps.Copy(labels, podSecurityLabels(level))
+	maps.Copy(labels, w.podSecurity.namespaceLabels())
 	return corev1.NewNamespace(ctx, w.namespace(), &corev1.NamespaceArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:   pulumi.String(w.namespace()),

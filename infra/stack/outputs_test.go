@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/outputs"
 )
 
 func TestAntaeusCallsThePaymentsServiceOfItsOwnStack(t *testing.T) {
@@ -34,8 +35,8 @@ func TestAntaeusCallsThePaymentsServiceOfItsOwnStack(t *testing.T) {
 			if !hasPortNamed(containerPorts(payments), port.TargetPort.StrVal) {
 				t.Errorf("the Service forwards to %q, not a named port of payments", port.TargetPort.String())
 			}
-			if d.outputs["paymentsEndpoint"] != endpoint {
-				t.Errorf("paymentsEndpoint output %v, want what Antaeus uses, %q", d.outputs["paymentsEndpoint"], endpoint)
+			if d.outputs[outputs.PaymentsEndpoint] != endpoint {
+				t.Errorf("paymentsEndpoint output %v, want what Antaeus uses, %q", d.outputs[outputs.PaymentsEndpoint], endpoint)
 			}
 		})
 	}
@@ -77,22 +78,22 @@ func TestOutputsSayWhereEverythingIs(t *testing.T) {
 			d := mustDeploy(t, name)
 			m := manifestsOf(t, d)
 			want := map[string]string{
-				"antaeusNamespace":  m.deploymentOf(t, config.ServiceAntaeus).Namespace,
-				"paymentsNamespace": m.deploymentOf(t, config.ServicePayments).Namespace,
-				"antaeusUrl":        ingressURL(m.config.Expose.Ingress),
+				outputs.AntaeusNamespace:  m.deploymentOf(t, config.ServiceAntaeus).Namespace,
+				outputs.PaymentsNamespace: m.deploymentOf(t, config.ServicePayments).Namespace,
+				outputs.AntaeusURL:        ingressURL(m.config.Expose.Ingress),
 			}
 			for key, value := range want {
 				if d.outputs[key] != value {
 					t.Errorf("output %s = %v, want %q", key, d.outputs[key], value)
 				}
 			}
-			for _, key := range []string{"paymentsEndpoint", "deployers"} {
+			for _, key := range []string{outputs.PaymentsEndpoint, outputs.Deployers} {
 				if d.outputs[key] == nil {
 					t.Errorf("output %s is missing", key)
 				}
 			}
-			if !strings.HasSuffix(fmt.Sprint(d.outputs["antaeusNamespace"]), "-"+name) {
-				t.Errorf("namespace %v does not carry the stack name", d.outputs["antaeusNamespace"])
+			if !strings.HasSuffix(fmt.Sprint(d.outputs[outputs.AntaeusNamespace]), "-"+name) {
+				t.Errorf("namespace %v does not carry the stack name", d.outputs[outputs.AntaeusNamespace])
 			}
 		})
 	}

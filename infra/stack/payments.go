@@ -2,7 +2,6 @@ package stack
 
 import (
 	"math"
-	"strconv"
 	"time"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
@@ -13,25 +12,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/config"
-	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/routes"
+	"github.com/tinjis/tinjis/payments/settings"
 )
-
-// terminationGracePeriod outlasts what the server does when told to stop:
-// serve while reporting not ready for the drain, then wait for in-flight
-// requests up to its shutdown timeout. Only then may the kubelet kill it.
-func terminationGracePeriod(drain time.Duration) int {
-	const slack = 2 * time.Second
-	return int(math.Ceil((drain + server.DefaultConfig().ShutdownTimeout + slack).Seconds()))
-}
 
 // PaymentsArgs configure the payments component.
 type PaymentsArgs struct {
 	Config config.Payments
-	// AuthToken is the secret value of Config.AuthToken, if any.
-	AuthToken     pulumi.StringOutput
-	Namespace     *corev1.Namespace
-	Workload      workload
-	ClusterDomain string
+	// HighAvailability keeps a replica up through a node drain and spreads
+	// the replicas over nodes.
+	HighAvailability bool
+	Namespace        *corev1.Namespace
+	Workload         workload
+	ClusterDomain    string
 	// Client is the only workload allowed to call payments.
 	Client     peer
 	Developers []string
@@ -47,8 +40,8 @@ type Payments struct {
 	Endpoint pulumi.StringOutput
 }
 
-// NewPayments declares the payment provider: its identity, its pods, its
-// Service, who may reach it and who may deploy it.
+// NewPayments declares the payment provider: replicas rolled over with no
+// unavailable pod, its Service, who may reach it and who may deploy it.
 func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...pulumi.ResourceOption) (*Payments, error) {
 	p := &Payments{}
 	if err := ctx.RegisterComponentResource("tinjis:index:Payments", name, p, opts...); err != nil {
@@ -57,65 +50,35 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
 	parent := pulumi.Parent(p)
 
-	sa, err := newServiceAccount(ctx, w, ns, parent)
+	server := args.Config.Server
+	server.Addr = w.addr()
+	env, err := paymentsEnv(ctx, w, ns, server, parent)
 	if err != nil {
 		return nil, err
 	}
-	env, err := paymentsEnv(ctx, args, ns, parent)
-	if err != nil {
-		return nil, err
-	}
-	replicas := *args.Config.Replicas
-	podSpec := corev1.PodSpecArgs{
-		ServiceAccountName:            sa.Metadata.Name().Elem(),
-		AutomountServiceAccountToken:  pulumi.Bool(false),
-		TerminationGracePeriodSeconds: pulumi.Int(terminationGracePeriod(args.Config.DrainPeriod())),
-		SecurityContext:               restrictedPodSecurity(),
-		Containers: corev1.ContainerArray{corev1.ContainerArgs{
-			Name:            pulumi.String(w.name()),
-			Image:           pulumi.String(args.Config.Image),
-			ImagePullPolicy: pulumi.String(imagePullPolicy),
-			Ports:           containerPorts(w),
-			Env:             env,
-			LivenessProbe:   httpProbe(server.HealthPath, 10, 3),
-			ReadinessProbe:  httpProbe(server.ReadyPath, 5, 2),
-			Resources:       resourceRequirements(args.Config.Resources),
-			SecurityContext: restrictedContainerSecurity(),
-		}},
-	}
-	if replicas > 1 {
-		podSpec.TopologySpreadConstraints = spreadOverNodes(w)
-	}
-	p.Deployment, err = appsv1.NewDeployment(ctx, w.name(), &appsv1.DeploymentArgs{
-		Metadata: objectMeta(w, ns, w.name()),
-		Spec: appsv1.DeploymentSpecArgs{
-			Replicas: pulumi.Int(replicas),
-			Selector: metav1.LabelSelectorArgs{MatchLabels: stringMap(w.selector())},
-			// Surge a new pod before stopping an old one: capacity never drops.
-			Strategy: appsv1.DeploymentStrategyArgs{
-				Type: pulumi.String("RollingUpdate"),
-				RollingUpdate: appsv1.RollingUpdateDeploymentArgs{
-					MaxUnavailable: pulumi.Int(0),
-					MaxSurge:       pulumi.Int(1),
-				},
-			},
-			Template: corev1.PodTemplateSpecArgs{
-				Metadata: metav1.ObjectMetaArgs{Labels: stringMap(w.labels())},
-				Spec:     podSpec,
+	p.Deployment, err = newDeployment(ctx, w, ns, deploymentArgs{
+		image:     args.Config.Image,
+		resources: args.Config.Resources,
+		env:       env,
+		replicas:  *args.Config.Replicas,
+		// Surge a new pod before stopping an old one: capacity never drops.
+		strategy: appsv1.DeploymentStrategyArgs{
+			Type: pulumi.String("RollingUpdate"),
+			RollingUpdate: appsv1.RollingUpdateDeploymentArgs{
+				MaxUnavailable: pulumi.Int(0),
+				MaxSurge:       pulumi.Int(1),
 			},
 		},
+		liveness:                      httpProbe(routes.Health, 10, 3),
+		readiness:                     httpProbe(routes.Ready, 5, 2),
+		terminationGracePeriodSeconds: pulumi.Int(terminationGracePeriod(server)),
+		spreadOverNodes:               args.HighAvailability,
 	}, parent)
 	if err != nil {
 		return nil, err
 	}
-	if replicas > 1 {
-		if _, err := policyv1.NewPodDisruptionBudget(ctx, w.name(), &policyv1.PodDisruptionBudgetArgs{
-			Metadata: objectMeta(w, ns, w.name()),
-			Spec: policyv1.PodDisruptionBudgetSpecArgs{
-				MaxUnavailable: pulumi.Int(1),
-				Selector:       metav1.LabelSelectorArgs{MatchLabels: stringMap(w.selector())},
-			},
-		}, parent); err != nil {
+	if args.HighAvailability {
+		if _, err := newDisruptionBudget(ctx, w, ns, parent); err != nil {
 			return nil, err
 		}
 	}
@@ -129,7 +92,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	if err := newDeployers(ctx, w, ns, p.Deployment, args.Developers, parent); err != nil {
 		return nil, err
 	}
-	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, server.ChargePath)
+	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, routes.Charge)
 
 	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"deployment": p.Deployment.Metadata.Name(),
@@ -139,6 +102,25 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 		return nil, err
 	}
 	return p, nil
+}
+
+// terminationGracePeriod outlasts what the server does when told to stop:
+// serve while reporting not ready for the drain, then wait for in-flight
+// requests up to its shutdown timeout. Only then may the kubelet kill it.
+func terminationGracePeriod(server settings.Config) int {
+	const slack = 2 * time.Second
+	return int(math.Ceil((server.Drain + server.ShutdownTimeout + slack).Seconds()))
+}
+
+// newDisruptionBudget lets a node drain evict one payments pod at a time.
+func newDisruptionBudget(ctx *pulumi.Context, w workload, ns pulumi.StringInput, opts ...pulumi.ResourceOption) (*policyv1.PodDisruptionBudget, error) {
+	return policyv1.NewPodDisruptionBudget(ctx, w.name(), &policyv1.PodDisruptionBudgetArgs{
+		Metadata: objectMeta(w, ns, w.name()),
+		Spec: policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(1),
+			Selector:       metav1.LabelSelectorArgs{MatchLabels: stringMap(w.selector())},
+		},
+	}, opts...)
 }
 
 // isolatePayments lets in only the client's pods, only on the service's
@@ -155,43 +137,34 @@ func isolatePayments(ctx *pulumi.Context, args *PaymentsArgs, opts ...pulumi.Res
 	return err
 }
 
-// paymentsEnv is the service's configuration, in the variables the payments
-// server reads.
-func paymentsEnv(ctx *pulumi.Context, args *PaymentsArgs, ns pulumi.StringInput, opts ...pulumi.ResourceOption) (corev1.EnvVarArray, error) {
-	c := args.Config
-	env := corev1.EnvVarArray{
-		envVar(server.EnvAddr, args.Workload.addr()),
-		envVar(server.EnvDrain, c.Drain),
-	}
-	if c.SuccessRate != nil {
-		env = append(env, envVar(server.EnvSuccessRate, strconv.FormatFloat(*c.SuccessRate, 'f', -1, 64)))
-	}
-	if c.LogLevel != "" {
-		env = append(env, envVar(server.EnvLogLevel, c.LogLevel))
-	}
-	if c.Seed != nil {
-		env = append(env, envVar(server.EnvSeed, strconv.FormatInt(*c.Seed, 10)))
-	}
-	if c.AuthToken == "" {
-		return env, nil
-	}
-	const tokenKey = "token"
-	secretName := args.Workload.name() + "-auth"
-	secret, err := corev1.NewSecret(ctx, secretName, &corev1.SecretArgs{
-		Metadata:   objectMeta(args.Workload, ns, secretName),
-		Type:       pulumi.String("Opaque"),
-		StringData: pulumi.StringMap{tokenKey: args.AuthToken},
-	}, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return append(env, corev1.EnvVarArgs{
-		Name: pulumi.String(server.EnvAuthToken),
-		ValueFrom: corev1.EnvVarSourceArgs{
-			SecretKeyRef: corev1.SecretKeySelectorArgs{
-				Name: secret.Metadata.Name(),
-				Key:  pulumi.String(tokenKey),
+// paymentsEnv is the server's environment, as settings writes it. The
+// token, the one secret setting, reaches the pod through a Secret.
+func paymentsEnv(ctx *pulumi.Context, w workload, ns pulumi.StringInput, server settings.Config, opts ...pulumi.ResourceOption) (corev1.EnvVarArray, error) {
+	var env corev1.EnvVarArray
+	for _, v := range server.Env() {
+		if !v.Secret {
+			env = append(env, envVar(v.Name, v.Value))
+			continue
+		}
+		const tokenKey = "token"
+		secretName := w.name() + "-auth"
+		secret, err := corev1.NewSecret(ctx, secretName, &corev1.SecretArgs{
+			Metadata:   objectMeta(w, ns, secretName),
+			Type:       pulumi.String("Opaque"),
+			StringData: pulumi.StringMap{tokenKey: pulumi.ToSecret(pulumi.String(v.Value)).(pulumi.StringOutput)},
+		}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, corev1.EnvVarArgs{
+			Name: pulumi.String(v.Name),
+			ValueFrom: corev1.EnvVarSourceArgs{
+				SecretKeyRef: corev1.SecretKeySelectorArgs{
+					Name: secret.Metadata.Name(),
+					Key:  pulumi.String(tokenKey),
+				},
 			},
-		},
-	}), nil
+		})
+	}
+	return env, nil
 }

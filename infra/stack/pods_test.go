@@ -173,7 +173,7 @@ func TestPaymentsRunsNonRootOnAReadOnlyFilesystem(t *testing.T) {
 		if s := d.Spec.Strategy; s.Type != appsv1.RollingUpdateDeploymentStrategyType || s.RollingUpdate == nil || s.RollingUpdate.MaxUnavailable.IntValue() != 0 {
 			t.Errorf("stack %s: payments strategy %+v, want a rolling update with no unavailable pod", m.stack, s)
 		}
-		drain := m.config.Payments.DrainPeriod().Seconds()
+		drain := m.config.Payments.Server.Drain.Seconds()
 		if grace := pod.TerminationGracePeriodSeconds; grace == nil || float64(*grace) <= drain {
 			t.Errorf("stack %s: termination grace period %v does not outlast the %vs drain", m.stack, grace, drain)
 		}

@@ -5,7 +5,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Pod Security Standards levels (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
+// podSecurityLevel is a Pod Security Standards level
+// (https://kubernetes.io/docs/concepts/security/pod-security-standards/).
+// One value gives a workload's namespace the labels that enforce it and its
+// pods and containers the settings that pass it, so the two cannot differ.
 type podSecurityLevel string
 
 const (
@@ -20,12 +23,12 @@ const podSecurityVersion = "v1.32"
 // nonRootUser is the UID of the non-root images (distroless "nonroot").
 const nonRootUser = 65532
 
-// podSecurityLabels enforce the level on a namespace and make audit and
+// namespaceLabels enforce the level on a namespace and make audit and
 // warnings report anything the restricted level would refuse.
-func podSecurityLabels(enforce podSecurityLevel) map[string]string {
+func (l podSecurityLevel) namespaceLabels() map[string]string {
 	const prefix = "pod-security.kubernetes.io/"
 	return map[string]string{
-		prefix + "enforce":         string(enforce),
+		prefix + "enforce":         string(l),
 		prefix + "enforce-version": podSecurityVersion,
 		prefix + "audit":           string(podSecurityRestricted),
 		prefix + "audit-version":   podSecurityVersion,
@@ -34,9 +37,14 @@ func podSecurityLabels(enforce podSecurityLevel) map[string]string {
 	}
 }
 
-// restrictedPodSecurity is the pod-level context the restricted level
-// requires: a non-root UID and the runtime's default seccomp profile.
-func restrictedPodSecurity() corev1.PodSecurityContextArgs {
+// podContext is the pod-level context the level requires. Restricted: a
+// non-root UID and the runtime's default seccomp profile. Baseline lets the
+// container run as the root user its image declares, still under the
+// default seccomp profile.
+func (l podSecurityLevel) podContext() corev1.PodSecurityContextArgs {
+	if l == podSecurityBaseline {
+		return corev1.PodSecurityContextArgs{SeccompProfile: runtimeDefaultSeccomp()}
+	}
 	return corev1.PodSecurityContextArgs{
 		RunAsNonRoot:   pulumi.Bool(true),
 		RunAsUser:      pulumi.Int(nonRootUser),
@@ -46,39 +54,24 @@ func restrictedPodSecurity() corev1.PodSecurityContextArgs {
 	}
 }
 
-// baselinePodSecurity lets the container run as the root user its image
-// declares, still under the default seccomp profile.
-func baselinePodSecurity() corev1.PodSecurityContextArgs {
-	return corev1.PodSecurityContextArgs{SeccompProfile: runtimeDefaultSeccomp()}
-}
-
-// restrictedContainerSecurity: read-only root filesystem, no privilege
-// escalation, no capabilities.
-func restrictedContainerSecurity() corev1.SecurityContextArgs {
-	return corev1.SecurityContextArgs{
+// containerContext is, at every level, no privilege escalation, no
+// capabilities and the default seccomp profile. Restricted adds a
+// read-only root filesystem and a non-root user; baseline is for an image
+// that writes all over its own filesystem as root.
+func (l podSecurityLevel) containerContext() corev1.SecurityContextArgs {
+	restricted := l != podSecurityBaseline
+	sc := corev1.SecurityContextArgs{
 		AllowPrivilegeEscalation: pulumi.Bool(false),
-		ReadOnlyRootFilesystem:   pulumi.Bool(true),
-		RunAsNonRoot:             pulumi.Bool(true),
-		Capabilities:             dropAllCapabilities(),
+		ReadOnlyRootFilesystem:   pulumi.Bool(restricted),
+		Capabilities:             corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 		SeccompProfile:           runtimeDefaultSeccomp(),
 	}
-}
-
-// baselineContainerSecurity is for an image that writes all over its own
-// filesystem as root: it keeps everything else of the restricted context.
-func baselineContainerSecurity() corev1.SecurityContextArgs {
-	return corev1.SecurityContextArgs{
-		AllowPrivilegeEscalation: pulumi.Bool(false),
-		ReadOnlyRootFilesystem:   pulumi.Bool(false),
-		Capabilities:             dropAllCapabilities(),
-		SeccompProfile:           runtimeDefaultSeccomp(),
+	if restricted {
+		sc.RunAsNonRoot = pulumi.Bool(true)
 	}
+	return sc
 }
 
 func runtimeDefaultSeccomp() corev1.SeccompProfileArgs {
 	return corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")}
-}
-
-func dropAllCapabilities() corev1.CapabilitiesArgs {
-	return corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}}
 }

@@ -33,25 +33,5 @@ func Declare(ctx *pulumi.Context) (pulumi.Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pulumi.Map{
-		"antaeusUrl":        tinjis.Antaeus.URL,
-		"paymentsEndpoint":  tinjis.Payments.Endpoint,
-		"antaeusNamespace":  tinjis.AntaeusNamespace,
-		"paymentsNamespace": tinjis.PaymentsNamespace,
-		"deployers":         deployers(cfg),
-	}, nil
-}
-
-// deployers maps each developer to the services they may deploy, as the
-// RoleBindings grant it.
-func deployers(cfg config.Config) pulumi.StringArrayMap {
-	m := pulumi.StringArrayMap{}
-	for _, d := range cfg.Developers {
-		services := make(pulumi.StringArray, len(d.Services))
-		for i, s := range d.Services {
-			services[i] = pulumi.String(s)
-		}
-		m[d.Name] = services
-	}
-	return m
+	return tinjis.Outputs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tinjis/tinjis/infra/outputs"
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
@@ -102,7 +103,7 @@ func TestTheDeployersOutputMatchesTheConfig(t *testing.T) {
 			}
 			want[dev.Name] = services
 		}
-		if got := m.outputs["deployers"]; !equalJSON(t, got, want) {
+		if got := m.outputs[outputs.Deployers]; !equalJSON(t, got, want) {
 			t.Errorf("stack %s: deployers output %v, want %v", name, got, want)
 		}
 	}

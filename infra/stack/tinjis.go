@@ -4,6 +4,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/outputs"
 )
 
 // Tinjis is one environment: Antaeus, the payment provider it calls, and
@@ -16,6 +17,8 @@ type Tinjis struct {
 	// The namespaces, as the cluster named them.
 	PaymentsNamespace pulumi.StringOutput
 	AntaeusNamespace  pulumi.StringOutput
+	// Outputs are the stack's outputs, by the names package outputs gives.
+	Outputs pulumi.Map
 }
 
 // NewTinjis declares the whole environment described by cfg.
@@ -31,12 +34,12 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 	// Children inherit the provider from their parent, all the way down.
 	inCluster := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(provider)}
 
-	payments, antaeus := paymentsWorkload(cfg.Environment), antaeusWorkload(cfg.Environment)
-	paymentsNamespace, err := newNamespace(ctx, payments, podSecurityRestricted, inCluster...)
+	payments, antaeus := paymentsWorkload(cfg.Environment), antaeusWorkload(cfg.Environment, cfg.Antaeus.Flavor)
+	paymentsNamespace, err := newNamespace(ctx, payments, inCluster...)
 	if err != nil {
 		return nil, err
 	}
-	antaeusNamespace, err := newNamespace(ctx, antaeus, antaeusPodSecurity(cfg.Antaeus.Flavor), inCluster...)
+	antaeusNamespace, err := newNamespace(ctx, antaeus, inCluster...)
 	if err != nil {
 		return nil, err
 	}
@@ -45,13 +48,13 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 	t.AntaeusNamespace = antaeusNamespace.Metadata.Name().Elem()
 
 	t.Payments, err = NewPayments(ctx, payments.name(), &PaymentsArgs{
-		Config:        cfg.Payments,
-		AuthToken:     pulumi.ToSecret(pulumi.String(cfg.Payments.AuthToken)).(pulumi.StringOutput),
-		Namespace:     paymentsNamespace,
-		Workload:      payments,
-		ClusterDomain: cfg.Kubernetes.ClusterDomain,
-		Client:        peer{namespace: t.AntaeusNamespace, workload: antaeus},
-		Developers:    cfg.DevelopersOf(payments.service),
+		Config:           cfg.Payments,
+		HighAvailability: cfg.HighAvailability,
+		Namespace:        paymentsNamespace,
+		Workload:         payments,
+		ClusterDomain:    cfg.Kubernetes.ClusterDomain,
+		Client:           peer{namespace: t.AntaeusNamespace, workload: antaeus},
+		Developers:       cfg.DevelopersOf(payments.service),
 	}, inCluster...)
 	if err != nil {
 		return nil, err
@@ -70,22 +73,29 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		return nil, err
 	}
 
-	if err := ctx.RegisterResourceOutputs(t, pulumi.Map{
-		"antaeusUrl":        t.Antaeus.URL,
-		"paymentsEndpoint":  t.Payments.Endpoint,
-		"antaeusNamespace":  t.AntaeusNamespace,
-		"paymentsNamespace": t.PaymentsNamespace,
-	}); err != nil {
+	t.Outputs = pulumi.Map{
+		outputs.AntaeusURL:        t.Antaeus.URL,
+		outputs.PaymentsEndpoint:  t.Payments.Endpoint,
+		outputs.AntaeusNamespace:  t.AntaeusNamespace,
+		outputs.PaymentsNamespace: t.PaymentsNamespace,
+		outputs.Deployers:         deployers(cfg),
+	}
+	if err := ctx.RegisterResourceOutputs(t, t.Outputs); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// antaeusPodSecurity is the strictest Pod Security level the flavor's image
-// can run under: the stock image runs as root.
-func antaeusPodSecurity(f config.Flavor) podSecurityLevel {
-	if f.RunsAsRoot() {
-		return podSecurityBaseline
+// deployers maps each developer to the services they may deploy, as the
+// RoleBindings grant it.
+func deployers(cfg config.Config) pulumi.StringArrayMap {
+	m := pulumi.StringArrayMap{}
+	for _, d := range cfg.Developers {
+		services := make(pulumi.StringArray, len(d.Services))
+		for i, s := range d.Services {
+			services[i] = pulumi.String(s)
+		}
+		m[d.Name] = services
 	}
-	return podSecurityRestricted
+	return m
 }

@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/config"
@@ -28,23 +29,29 @@ const (
 const httpPortName = "http"
 
 // workload is one service of one environment: the single place its names,
-// labels and port are defined. The Deployment, the Service, the
-// NetworkPolicies, the PodDisruptionBudget and the RBAC all read them from
-// here, so they cannot drift apart.
+// labels, port and Pod Security level are defined. The namespace, the
+// Deployment, the Service, the NetworkPolicies, the PodDisruptionBudget and
+// the RBAC all read them from here, so they cannot drift apart.
 type workload struct {
 	service   config.Service
 	env       string
 	component string
 	port      int
+	// podSecurity is the strictest level the service's image runs under.
+	podSecurity podSecurityLevel
 }
 
 func paymentsWorkload(env string) workload {
-	return workload{service: config.ServicePayments, env: env, component: "payment-provider", port: 9000}
+	return workload{service: config.ServicePayments, env: env, component: "payment-provider", port: 9000, podSecurity: podSecurityRestricted}
 }
 
-func antaeusWorkload(env string) workload {
+func antaeusWorkload(env string, flavor config.Flavor) workload {
 	// Antaeus listens on 8000, hard-coded upstream.
-	return workload{service: config.ServiceAntaeus, env: env, component: "billing", port: 8000}
+	w := workload{service: config.ServiceAntaeus, env: env, component: "billing", port: 8000, podSecurity: podSecurityRestricted}
+	if flavor.RunsAsRoot() {
+		w.podSecurity = podSecurityBaseline
+	}
+	return w
 }
 
 // name is the name of the service's Deployment, Service, ServiceAccount
@@ -71,6 +78,15 @@ func (w workload) labels() map[string]string {
 	labels[labelPartOf] = partOf
 	labels[labelManagedBy] = managedBy
 	return labels
+}
+
+// objectMeta names an object of the workload and gives it its labels.
+func objectMeta(w workload, namespace pulumi.StringInput, name string) metav1.ObjectMetaArgs {
+	return metav1.ObjectMetaArgs{
+		Name:      pulumi.String(name),
+		Namespace: namespace,
+		Labels:    stringMap(w.labels()),
+	}
 }
 
 // addr is the listen address the service is given.

@@ -18,13 +18,14 @@ import (
 	"github.com/tinjis/tinjis/internal/acceptance"
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // realPayments is the payments service the image runs, at a success rate,
 // with a fixed seed so that every run of the test sees the same outcomes.
 func realPayments(t *testing.T, rate float64, seed int64) http.Handler {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := settings.Default()
 	cfg.SuccessRate = rate
 	cfg.Seed = &seed
 	payments, err := server.New(cfg, server.Deps{})

@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // BenchmarkStockCharge serves the stock Antaeus charge in memory (no network)
 // with the payments handler, logging on, and with the bare handler.
 func BenchmarkStockCharge(b *testing.B) {
-	srv, err := server.New(server.DefaultConfig(), server.Deps{
+	srv, err := server.New(settings.Default(), server.Deps{
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	})
 	if err != nil {

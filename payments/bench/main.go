@@ -28,7 +28,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tinjis/tinjis/payments/internal/logbuffer"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 type options struct {
@@ -183,10 +185,10 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 		logFile.Close()
 		return "", nil, err
 	}
-	cfg := server.DefaultConfig()
+	cfg := settings.Default()
 	cfg.Drain = 0
 	// Logged as the payments command logs.
-	logs := server.NewLogBuffer(logFile, server.LogBufferSize, server.LogFlushInterval)
+	logs := logbuffer.New(logFile, logbuffer.DefaultSize, logbuffer.DefaultFlushInterval)
 	srv, err := server.New(cfg, server.Deps{
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
@@ -213,7 +215,7 @@ func startBare(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defaults := server.DefaultConfig()
+	defaults := settings.Default()
 	srv := &http.Server{
 		Handler:           bareHandler(),
 		ReadHeaderTimeout: defaults.ReadHeaderTimeout,

@@ -1,14 +1,11 @@
 package server
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 )
 
 // ErrorResponse is the body of every error answer, whatever its status.
@@ -56,23 +53,4 @@ func (s *Server) describe(err error) (int, string) {
 		return httpErr.Code, message
 	}
 	return httpErr.Code, http.StatusText(httpErr.Code)
-}
-
-// bearerAuth requires "Authorization: Bearer <token>".
-func bearerAuth(token string) echo.MiddlewareFunc {
-	// Comparing digests keeps the comparison constant-time in the token's
-	// length too.
-	want := sha256.Sum256([]byte(token))
-	return middleware.KeyAuthWithConfig(middleware.KeyAuthConfig{
-		KeyLookup:  "header:" + echo.HeaderAuthorization,
-		AuthScheme: "Bearer",
-		Validator: func(key string, _ echo.Context) (bool, error) {
-			got := sha256.Sum256([]byte(key))
-			return subtle.ConstantTimeCompare(got[:], want[:]) == 1, nil
-		},
-		ErrorHandler: func(_ error, c echo.Context) error {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, "Bearer")
-			return echo.NewHTTPError(http.StatusUnauthorized, "a valid bearer token is required")
-		},
-	})
 }

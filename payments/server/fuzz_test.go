@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/tinjis/tinjis/payments/routes"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // FuzzCharge posts arbitrary bodies with arbitrary content types to the
@@ -29,14 +32,14 @@ func FuzzCharge(f *testing.F) {
 		f.Add(seed.contentType, []byte(seed.body), false)
 	}
 
-	cfg := DefaultConfig()
+	cfg := settings.Default()
 	cfg.BodyLimit = 4 << 10
 	h := newServer(f, cfg, Deps{}).Handler()
 
 	f.Fuzz(func(t *testing.T, contentType string, body []byte, alias bool) {
-		path := ChargePath
+		path := routes.Charge
 		if alias {
-			path = ChargeAliasPath
+			path = routes.ChargeAlias
 		}
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", contentType)

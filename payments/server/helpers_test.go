@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // stockBody is the exact body the stock Antaeus sends for a charge.
@@ -24,24 +26,24 @@ var stockHeaders = map[string]string{
 	"Connection":      "keep-alive",
 }
 
-// testConfig is DefaultConfig listening on a free loopback port.
-func testConfig() Config {
-	cfg := DefaultConfig()
+// testConfig is the default configuration listening on a free loopback port.
+func testConfig() settings.Config {
+	cfg := settings.Default()
 	cfg.Addr = "127.0.0.1:0"
 	return cfg
 }
 
-func seeded(cfg Config, seed int64) Config {
+func seeded(cfg settings.Config, seed int64) settings.Config {
 	cfg.Seed = &seed
 	return cfg
 }
 
-func withRate(cfg Config, rate float64) Config {
+func withRate(cfg settings.Config, rate float64) settings.Config {
 	cfg.SuccessRate = rate
 	return cfg
 }
 
-func newServer(t testing.TB, cfg Config, deps Deps) *Server {
+func newServer(t testing.TB, cfg settings.Config, deps Deps) *Server {
 	t.Helper()
 	s, err := New(cfg, deps)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tinjis/tinjis/payments/routes"
 )
 
 // requestLogger writes one JSON line per request; a charge's line carries its
@@ -33,7 +35,7 @@ func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) er
 	switch {
 	case v.Status >= http.StatusInternalServerError:
 		level = slog.LevelError
-	case v.URIPath == HealthPath || v.URIPath == ReadyPath || v.URIPath == MetricsPath:
+	case v.URIPath == routes.Health || v.URIPath == routes.Ready || v.URIPath == routes.Metrics:
 		level = slog.LevelDebug
 	}
 	ctx := c.Request().Context()
@@ -122,7 +124,7 @@ func httpMetricsMiddleware(registry prometheus.Registerer) (echo.MiddlewareFunc,
 		Namespace:  "payments",
 		Subsystem:  "http",
 		Registerer: registry,
-		Skipper:    func(c echo.Context) bool { return c.Path() == MetricsPath },
+		Skipper:    func(c echo.Context) bool { return c.Path() == routes.Metrics },
 		// Label values must not come from what a client chooses (path, Host
 		// header, method name): each new value would be a new time series.
 		DoNotUseRequestPathFor404: true,

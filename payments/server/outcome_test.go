@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"testing"
+
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 func TestASeedMakesTheOutcomeSequenceReproducible(t *testing.T) {
@@ -25,7 +27,7 @@ func TestThePaidFractionFollowsTheSuccessRate(t *testing.T) {
 	const charges = 10_000
 	tests := []struct {
 		name     string
-		cfg      Config
+		cfg      settings.Config
 		min, max float64
 	}{
 		{"the default rate pays about half", testConfig(), 0.47, 0.53},

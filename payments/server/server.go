@@ -18,16 +18,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Routes served. Antaeus posts to PAYMENT_PROVIDER_ENDPOINT verbatim, so a
-// bare http://payments:9000 lands on "/".
-const (
-	ChargePath      = "/v1/charges"
-	ChargeAliasPath = "/"
-	HealthPath      = "/healthz"
-	ReadyPath       = "/readyz"
-	MetricsPath     = "/metrics"
+	"github.com/tinjis/tinjis/payments/routes"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // Deps are the collaborators a Server uses. Every field is optional.
@@ -44,7 +37,7 @@ type Deps struct {
 
 // Server is the payment provider. Build it with New.
 type Server struct {
-	cfg      Config
+	cfg      settings.Config
 	log      *slog.Logger
 	decider  Decider
 	echo     *echo.Echo
@@ -53,7 +46,7 @@ type Server struct {
 }
 
 // New builds a Server from a valid configuration and its collaborators.
-func New(cfg Config, deps Deps) (*Server, error) {
+func New(cfg settings.Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -100,11 +93,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.AuthToken != "" {
 		charge = append([]echo.MiddlewareFunc{bearerAuth(cfg.AuthToken)}, charge...)
 	}
-	e.POST(ChargePath, s.charge, charge...)
-	e.POST(ChargeAliasPath, s.charge, charge...)
-	e.GET(HealthPath, s.health)
-	e.GET(ReadyPath, s.ready)
-	e.GET(MetricsPath, echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: deps.Registry}))
+	e.POST(routes.Charge, s.charge, charge...)
+	e.POST(routes.ChargeAlias, s.charge, charge...)
+	e.GET(routes.Health, s.health)
+	e.GET(routes.Ready, s.ready)
+	e.GET(routes.Metrics, echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: deps.Registry}))
 	return s, nil
 }
 

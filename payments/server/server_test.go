@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // startServer serves s on a free loopback port until the test ends.
@@ -312,5 +314,32 @@ func TestRejectedRequestsAreLoggedWithTheirErrorAndProbesAtDebug(t *testing.T) {
 	}
 	if probe["level"] != "DEBUG" || probe["path"] != "/healthz" {
 		t.Errorf("probe logged as %v, want level DEBUG", probe)
+	}
+}
+
+func TestNewRefusesAnInvalidConfigBuiltByHand(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*settings.Config)
+		want   string
+	}{
+		{"a rate above 1", func(c *settings.Config) { c.SuccessRate = 1.5 },
+			`PAYMENTS_SUCCESS_RATE must be a number from 0 to 1, got "1.5"`},
+		{"an empty address", func(c *settings.Config) { c.Addr = "" },
+			`PAYMENTS_ADDR must be host:port such as ":9000", got ""`},
+		{"no body limit", func(c *settings.Config) { c.BodyLimit = 0 },
+			`BodyLimit must be a positive number of bytes, got "0"`},
+		{"no idle timeout", func(c *settings.Config) { c.IdleTimeout = 0 },
+			`IdleTimeout must be a positive duration, got "0s"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := settings.Default()
+			tt.change(&cfg)
+			_, err := New(cfg, Deps{})
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("New = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package server
+package logbuffer
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// output is a log destination that tests can read while a LogBuffer writes.
+// output is a log destination that tests can read while a Buffer writes.
 type output struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
@@ -45,14 +45,14 @@ func (o *output) String() string {
 // never is a flush interval that no test waits for.
 const never = time.Hour
 
-func newLogBuffer(t *testing.T, out *output, size int, interval time.Duration) *LogBuffer {
+func newBuffer(t *testing.T, out *output, size int, interval time.Duration) *Buffer {
 	t.Helper()
-	b := NewLogBuffer(out, size, interval)
+	b := New(out, size, interval)
 	t.Cleanup(func() { _ = b.Close() })
 	return b
 }
 
-func write(t *testing.T, b *LogBuffer, line string) {
+func write(t *testing.T, b *Buffer, line string) {
 	t.Helper()
 	if _, err := b.Write([]byte(line)); err != nil {
 		t.Fatalf("Write(%q): %v", line, err)
@@ -61,7 +61,7 @@ func write(t *testing.T, b *LogBuffer, line string) {
 
 func TestLogBufferHoldsLinesUntilItIsClosed(t *testing.T) {
 	var out output
-	b := NewLogBuffer(&out, 4096, never)
+	b := New(&out, 4096, never)
 	write(t, b, "first\n")
 	write(t, b, "second\n")
 	if got := out.String(); got != "" {
@@ -80,18 +80,32 @@ func TestLogBufferHoldsLinesUntilItIsClosed(t *testing.T) {
 }
 
 func TestLogBufferWritesLinesOutEveryInterval(t *testing.T) {
-	var out output
-	b := newLogBuffer(t, &out, 4096, 10*time.Millisecond)
+	out := make(writes, 1)
+	b := New(out, 4096, 10*time.Millisecond)
+	t.Cleanup(func() { _ = b.Close() })
 	write(t, b, "line\n")
 
-	eventually(t, 5*time.Second, "the interval flush writes the line out", func() bool {
-		return out.String() == "line\n"
-	})
+	select {
+	case got := <-out:
+		if got != "line\n" {
+			t.Errorf("the interval flush wrote %q, want %q", got, "line\n")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interval flush did not write the line out within 5s")
+	}
+}
+
+// writes is an output that hands each write to the test as it happens.
+type writes chan string
+
+func (w writes) Write(p []byte) (int, error) {
+	w <- string(p)
+	return len(p), nil
 }
 
 func TestLogBufferWritesOutAFullBuffer(t *testing.T) {
 	var out output
-	b := newLogBuffer(t, &out, 16, never)
+	b := newBuffer(t, &out, 16, never)
 	write(t, b, "0123456789\n")
 	write(t, b, "abcdefghij\n")
 
@@ -102,7 +116,7 @@ func TestLogBufferWritesOutAFullBuffer(t *testing.T) {
 
 func TestLogBufferWritesStraightOutAfterClose(t *testing.T) {
 	var out output
-	b := NewLogBuffer(&out, 4096, never)
+	b := New(&out, 4096, never)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +129,7 @@ func TestLogBufferWritesStraightOutAfterClose(t *testing.T) {
 
 func TestLogBufferKeepsLoggingAfterAFailedWrite(t *testing.T) {
 	out := output{failures: 1}
-	b := newLogBuffer(t, &out, 4096, never)
+	b := newBuffer(t, &out, 4096, never)
 	write(t, b, "lost\n")
 	if err := b.Flush(); err == nil {
 		t.Fatal("Flush to a failing output succeeded")
@@ -138,7 +152,7 @@ func TestLogBufferKeepsConcurrentLinesWholeAndInOrder(t *testing.T) {
 	}
 	var out output
 	// A buffer smaller than some lines, so that lines span flushes.
-	b := NewLogBuffer(&out, 64, time.Millisecond)
+	b := New(&out, 64, time.Millisecond)
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {

@@ -2,27 +2,8 @@ package stack
 
 import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
-
-// objectMeta names an object of the workload and gives it its labels.
-func objectMeta(w workload, namespace pulumi.StringInput, name string) metav1.ObjectMetaArgs {
-	return metav1.ObjectMetaArgs{
-		Name:      pulumi.String(name),
-		Namespace: namespace,
-		Labels:    stringMap(w.labels()),
-	}
-}
-
-// newServiceAccount gives the workload an identity of its own, whose token
-// is never mounted: neither service talks to the Kubernetes API.
-func newServiceAccount(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, opts ...pulumi.ResourceOption) (*corev1.ServiceAccount, error) {
-	return corev1.NewServiceAccount(ctx, w.name(), &corev1.ServiceAccountArgs{
-		Metadata:                     objectMeta(w, namespace, w.name()),
-		AutomountServiceAccountToken: pulumi.Bool(false),
-	}, opts...)
-}
 
 // servicePort is the port both Services listen on; it forwards to the
 // container port named http.

@@ -1,4 +1,6 @@
-package server
+// Package logbuffer batches log lines on their way out, for the payments
+// command and the benchmark that logs as it does.
+package logbuffer
 
 import (
 	"bufio"
@@ -7,7 +9,7 @@ import (
 	"time"
 )
 
-// LogBuffer collects log lines for an io.Writer and writes them out in
+// Buffer collects log lines for an io.Writer and writes them out in
 // batches: when its buffer is full, every flush interval, and on Close. A
 // write(2) per request line costs about as much as formatting the line;
 // batching makes it one per buffer.
@@ -16,7 +18,7 @@ import (
 // that writes one line per Write call (slog's JSON handler) stay intact. After
 // Close, writes go straight to the output. A process killed without Close (a
 // second signal, SIGKILL) loses at most the lines of one flush interval.
-type LogBuffer struct {
+type Buffer struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
@@ -26,17 +28,17 @@ type LogBuffer struct {
 	closed bool
 }
 
-// The payments command's log buffer: a stop by SIGTERM or SIGINT writes out
-// every line, a kill loses at most the last LogFlushInterval of lines.
+// The payments command's buffer: a stop by SIGTERM or SIGINT writes out every
+// line, a kill loses at most the last DefaultFlushInterval of lines.
 const (
-	LogBufferSize    = 64 << 10
-	LogFlushInterval = 200 * time.Millisecond
+	DefaultSize          = 64 << 10
+	DefaultFlushInterval = 200 * time.Millisecond
 )
 
-// NewLogBuffer starts buffering writes to out in a buffer of size bytes,
+// New starts buffering writes to out in a buffer of size bytes,
 // flushed at least every interval. Close it to flush and stop it.
-func NewLogBuffer(out io.Writer, size int, interval time.Duration) *LogBuffer {
-	b := &LogBuffer{
+func New(out io.Writer, size int, interval time.Duration) *Buffer {
+	b := &Buffer{
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		out:     out,
@@ -47,7 +49,7 @@ func NewLogBuffer(out io.Writer, size int, interval time.Duration) *LogBuffer {
 }
 
 // Write buffers p, writing out what is buffered first when p does not fit.
-func (b *LogBuffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -68,14 +70,14 @@ func (b *LogBuffer) Write(p []byte) (int, error) {
 }
 
 // Flush writes out everything buffered.
-func (b *LogBuffer) Flush() error {
+func (b *Buffer) Flush() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.flushLocked()
 }
 
 // Close writes out everything buffered and stops the periodic flush.
-func (b *LogBuffer) Close() error {
+func (b *Buffer) Close() error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -92,7 +94,7 @@ func (b *LogBuffer) Close() error {
 	return err
 }
 
-func (b *LogBuffer) flushEvery(interval time.Duration) {
+func (b *Buffer) flushEvery(interval time.Duration) {
 	defer close(b.stopped)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -106,7 +108,7 @@ func (b *LogBuffer) flushEvery(interval time.Duration) {
 	}
 }
 
-func (b *LogBuffer) flushLocked() error {
+func (b *Buffer) flushLocked() error {
 	if b.buf.Buffered() == 0 {
 		return nil
 	}
@@ -120,6 +122,6 @@ func (b *LogBuffer) flushLocked() error {
 // dropBuffered drops what is buffered after a failed write. A bufio.Writer
 // fails every later write once one has failed; a log that stops for good
 // after one lost batch would be worse than the lost batch.
-func (b *LogBuffer) dropBuffered() {
+func (b *Buffer) dropBuffered() {
 	b.buf.Reset(b.out)
 }
