@@ -6,12 +6,15 @@ export GOFLAGS := -trimpath
 
 .PHONY: test tools lint unit integration
 
-## test: the whole suite; builds its own tools, needs no cluster
+## test: the whole suite; builds and installs its own tools, needs no
+## cluster (the integration tests start one, with a real node, as root)
 test: tools lint unit integration
 
 ## tools: build the pinned test tools into .tools/bin (skips what is built)
+## and install the test node's container runtime from Debian (as root)
 tools:
 	./tools/build.sh
+	./tools/node-packages.sh
 
 .PHONY: tools-clean
 ## tools-clean: remove .tools (the next `make tools` rebuilds from Go's build cache)
@@ -33,8 +36,9 @@ lint-workflows:
 unit:
 	go test -count=1 ./...
 
-## integration: real Pulumi engine, real provider, real control plane; -v
-## prints the RBAC matrix and the time of every step
+## integration: real Pulumi engine, real provider, a real cluster with a
+## real node (as root, inside a sandbox of namespaces); -v prints the RBAC
+## and reachability matrices and the time of every step
 integration:
 	cd integration && go vet ./... && go test -count=1 -v -timeout 45m ./...
 

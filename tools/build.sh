@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the pinned tools the test suite runs into .tools/bin (git-ignored):
 #   pulumi, pulumi-resource-kubernetes   the real Pulumi engine and Kubernetes provider
-#   kube-apiserver, etcd, kwok,          a real control plane with simulated nodes
+#   kube-apiserver, etcd,                a real control plane
 #   kube-controller-manager,
 #   kube-scheduler, kubectl
+#   kubelet, kube-proxy, coredns,        a real node: pods in containers, Services,
+#   kube-router                          cluster DNS, NetworkPolicy enforced
 #   actionlint                           lints .github/workflows
-# and kwok's default stage configs into .tools/share/kwok/stages.yaml.
+# The node's container runtime (containerd, runc, CNI plugins, iptables) comes
+# from Debian: tools/node-packages.sh installs it.
 #
 # Why from source: this machine has no Docker, no internet and no release
 # downloads; only Go and the Go module proxy. Each tool is built from a wrapper
@@ -24,7 +27,6 @@ readonly out="$repo_root/.tools"
 readonly bin="$out/bin"
 readonly stamps="$out/stamps"
 readonly src="$out/src"
-readonly share="$out/share"
 
 readonly pulumi_version=v3.274.1
 # The provider's only version on the proxy is this pseudo-version; its commit
@@ -34,9 +36,12 @@ readonly provider_version=4.25.0
 readonly kubernetes_version=v1.35.4
 readonly kubernetes_release_date=2026-04-15T18:01:22Z # the tag's commit time, as the proxy reports it
 readonly etcd_version=v3.6.16
-readonly kwok_module=sigs.k8s.io/kwok
-readonly kwok_version=v0.8.0
 readonly actionlint_version=v1.7.12
+readonly coredns_version=v1.15.0
+# The only version the proxy serves; security reports exist for it, so it
+# runs in the test node only, never in a stack.
+readonly kube_router_module=github.com/cloudnativelabs/kube-router/v2
+readonly kube_router_version=v2.1.0
 
 # The committed go.mod/go.sum are the whole truth: no go.work, no module
 # resolution, no VCS stamping of this repository into the binaries.
@@ -56,6 +61,7 @@ recipe_hash() {
 		go env GOVERSION
 		printf '%s\n' "$@"
 		cat "$wrappers/$wrapper/go.mod" "$wrappers/$wrapper/go.sum"
+		cat "$wrappers/$wrapper"/*.go 2>/dev/null || true
 	} | sha256sum | cut -c1-16
 }
 
@@ -149,24 +155,16 @@ build_etcd() {
 	build_tool etcd "$etcd_version" 1m etcd go.etcd.io/etcd/server/v3 -ldflags "-s -w"
 }
 
-build_kwok() {
-	build_tool kwok "$kwok_version" 3m kwok "$kwok_module/cmd/kwok" \
-		-ldflags "-s -w -X $kwok_module/pkg/consts.Version=$kwok_version"
+# CoreDNS with the few plugins the test node's cluster DNS needs: the main
+# package is tools/coredns/main.go.
+build_coredns() {
+	build_tool coredns "$coredns_version" 3m coredns . \
+		-ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$coredns_version"
 }
 
-# kwok exits with "no stages found" unless told how to move nodes and pods
-# through their lifecycle: collect the five stages kwokctl applies by default
-# (pkg/kwokctl/runtime/cluster.go) into one file for `kwok --config`.
-install_kwok_stages() {
-	local target="$share/kwok/stages.yaml" module stage
-	module="$(module_dir kwok "$kwok_module")"
-	mkdir -p "$share/kwok"
-	for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
-		pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
-		printf -- '---\n'
-		cat "$module/kustomize/stage/$stage.yaml"
-	done >"$target.partial"
-	mv -f "$target.partial" "$target"
+build_kube_router() {
+	build_tool kube-router "$kube_router_version" 3m kube-router "$kube_router_module/cmd/kube-router" \
+		-ldflags "-s -w -X $kube_router_module/pkg/version.Version=$kube_router_version"
 }
 
 build_actionlint() {
@@ -212,12 +210,14 @@ main() {
 	build_pulumi_kubernetes_provider
 	kube_build kube-apiserver 6-8m
 	build_etcd
-	build_kwok
-	install_kwok_stages
 	kube_build kube-controller-manager 1.5m
 	kube_build kube-scheduler 10s
 	kube_build kubectl 1.5m
 	build_actionlint
+	kube_build kubelet 3-5m
+	kube_build kube-proxy 30s
+	build_coredns
+	build_kube_router
 
 	local versions=()
 	check_version pulumi "$pulumi_version" "$bin/pulumi" version
@@ -227,8 +227,11 @@ main() {
 	check_version kube-scheduler "$kubernetes_version" "$bin/kube-scheduler" --version
 	check_version kubectl "$kubernetes_version" "$bin/kubectl" version --client
 	check_version etcd "${etcd_version#v}" "$bin/etcd" --version
-	check_version kwok "$kwok_version" "$bin/kwok" --version
 	check_version actionlint "${actionlint_version#v}" "$bin/actionlint" -version
+	check_version kubelet "$kubernetes_version" "$bin/kubelet" --version
+	check_version kube-proxy "$kubernetes_version" "$bin/kube-proxy" --version
+	check_version coredns "${coredns_version#v}" "$bin/coredns" -version
+	check_version kube-router "$kube_router_version" "$bin/kube-router" --version
 	local summary
 	summary="$(printf ', %s' "${versions[@]}")"
 	echo "tools ready in .tools/bin after $(elapsed_since "$started"): ${summary#, }"

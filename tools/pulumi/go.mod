@@ -6,7 +6,7 @@ go 1.26.6
 // of a dependency are ignored, and the CLI builds against this fork.
 replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
 
-require github.com/pulumi/pulumi/pkg/v3 v3.274.1
+require github.com/pulumi/pulumi/pkg/v3 v3.274.1 // indirect
 
 require (
 	cel.dev/expr v0.25.3 // indirect
@@ -284,3 +284,5 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	lukechampine.com/frand v1.5.1 // indirect
 )
+
+tool github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
