@@ -2,19 +2,22 @@ package controlplane
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 
 	"github.com/tinjis/tinjis/integration/internal/repo"
 )
 
-// binaries are the executables and data files the control plane runs.
+// binaries are the executables the cluster runs: the pinned builds of
+// tools/build.sh, and the container runtime from the system's packages
+// (tools/node-packages.sh).
 type binaries struct {
-	etcd, apiserver, controllerManager, scheduler, kwok string
-	// kwokStages are the Stage configs that make kwok move nodes and pods
-	// through their lifecycle; kwok exits with "no stages found" without.
-	kwokStages []string
+	etcd, apiserver, controllerManager, scheduler string
+	kubelet, kubeProxy, kubeRouter, coredns       string
+	containerd                                    string
 }
 
 func findBinaries() (binaries, error) {
@@ -28,22 +31,28 @@ func findBinaries() (binaries, error) {
 		{"kube-apiserver", &b.apiserver},
 		{"kube-controller-manager", &b.controllerManager},
 		{"kube-scheduler", &b.scheduler},
-		{"kwok", &b.kwok},
+		{"kubelet", &b.kubelet},
+		{"kube-proxy", &b.kubeProxy},
+		{"kube-router", &b.kubeRouter},
+		{"coredns", &b.coredns},
 	} {
 		if *tool.path, err = repo.Tool(tool.name); err != nil {
 			return binaries{}, err
 		}
 	}
-	share, err := repo.ToolsShare()
-	if err != nil {
-		return binaries{}, err
+	// containerd starts runc, the shims and the CNI plugins and ctr talks to
+	// it: all from the same packages, found on PATH.
+	for _, command := range []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr", "iptables", "ipset"} {
+		path, err := exec.LookPath(command)
+		if err != nil {
+			return binaries{}, fmt.Errorf("%s is not installed: run `make tools` (tools/node-packages.sh): %w", command, err)
+		}
+		if command == "containerd" {
+			b.containerd = path
+		}
 	}
-	stagesDir := filepath.Join(share, "kwok")
-	if b.kwokStages, err = filepath.Glob(filepath.Join(stagesDir, "*.yaml")); err != nil {
-		return binaries{}, err
-	}
-	if len(b.kwokStages) == 0 {
-		return binaries{}, fmt.Errorf("no kwok stage configs (*.yaml) in %s: run `make tools` (tools/build.sh)", stagesDir)
+	if _, err := os.Stat(filepath.Join(cniBinDir, "bridge")); err != nil {
+		return binaries{}, fmt.Errorf("the CNI plugins are not installed in %s: run `make tools` (tools/node-packages.sh): %w", cniBinDir, err)
 	}
 	return b, nil
 }
@@ -56,6 +65,9 @@ type clusterCerts struct {
 	frontProxyCAFile                    string
 	frontProxyClientCert, frontProxyKey string
 	serviceAccountKey                   string
+	// kubeletClientCert and kubeletClientKey are what the API server shows
+	// kubelet to read logs and exec in pods.
+	kubeletClientCert, kubeletClientKey string
 }
 
 func newClusterCerts(dir string) (clusterCerts, error) {
@@ -71,7 +83,7 @@ func newClusterCerts(dir string) (clusterCerts, error) {
 	if err := os.WriteFile(c.caFile, c.ca.certPEM, 0o600); err != nil {
 		return c, err
 	}
-	serving, err := c.ca.servingCert("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
+	serving, err := c.ca.servingCert([]net.IP{net.ParseIP(NodeIP), net.ParseIP(kubernetesServiceIP)}, "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local")
 	if err != nil {
 		return c, err
 	}
@@ -92,6 +104,13 @@ func newClusterCerts(dir string) (clusterCerts, error) {
 		return c, err
 	}
 	if c.frontProxyClientCert, c.frontProxyKey, err = frontProxyClient.write(dir, "front-proxy-client"); err != nil {
+		return c, err
+	}
+	kubeletClient, err := c.ca.clientCert("kube-apiserver-kubelet-client", "system:masters")
+	if err != nil {
+		return c, err
+	}
+	if c.kubeletClientCert, c.kubeletClientKey, err = kubeletClient.write(dir, "kubelet-client"); err != nil {
 		return c, err
 	}
 	return c, newServiceAccountSigningKey(c.serviceAccountKey)
@@ -115,8 +134,10 @@ func etcdArgs(dataDir string, clientPort, peerPort int) []string {
 
 func apiserverArgs(c clusterCerts, etcdPort, port int, server string) []string {
 	return []string{
-		"--advertise-address=127.0.0.1",
-		"--bind-address=127.0.0.1",
+		// Pods reach the API server through the kubernetes Service, whose
+		// endpoint is the advertised address.
+		"--advertise-address=" + NodeIP,
+		"--bind-address=" + NodeIP,
 		"--secure-port=" + strconv.Itoa(port),
 		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
 		"--tls-cert-file=" + c.servingCert,
@@ -131,9 +152,10 @@ func apiserverArgs(c clusterCerts, etcdPort, port int, server string) []string {
 		"--service-account-key-file=" + c.serviceAccountKey,
 		"--service-account-signing-key-file=" + c.serviceAccountKey,
 		"--service-cluster-ip-range=" + ServiceClusterIPRange,
-		// No component publishes the loopback address as the kubernetes
-		// Service's endpoint (the default reconciler complains every 10 s).
-		"--endpoint-reconciler-type=none",
+		"--kubelet-client-certificate=" + c.kubeletClientCert,
+		"--kubelet-client-key=" + c.kubeletClientKey,
+		"--kubelet-certificate-authority=" + c.caFile,
+		"--kubelet-preferred-address-types=InternalIP",
 		"--requestheader-client-ca-file=" + c.frontProxyCAFile,
 		"--requestheader-allowed-names=front-proxy-client",
 		"--requestheader-username-headers=X-Remote-User",
@@ -156,6 +178,11 @@ func controllerManagerArgs(c clusterCerts, kubeconfig string, port int, flexVolu
 		"--flex-volume-plugin-dir="+flexVolumeDir,
 		// Nothing here signs certificate requests: tests issue their own.
 		"--controllers=*,-csrsigning",
+		// The one node gets the whole pod range, as the CNI config has it.
+		"--allocate-node-cidrs=true",
+		"--cluster-cidr="+PodCIDR,
+		"--node-cidr-mask-size=24",
+		"--service-cluster-ip-range="+ServiceClusterIPRange,
 	)
 }
 
@@ -175,19 +202,4 @@ func clientComponentArgs(kubeconfig string, port int) []string {
 		"--leader-elect=false",
 		"--profiling=false",
 	}
-}
-
-func kwokArgs(kubeconfig string, stages []string) []string {
-	args := []string{
-		"--kubeconfig=" + kubeconfig,
-		"--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector=" + FakeNodeAnnotation + "=fake",
-		// Its default pod CIDR overlaps the Service range.
-		"--cidr=10.244.0.0/16",
-		"--node-ip=10.250.0.1",
-	}
-	for _, stage := range stages {
-		args = append(args, "--config="+stage)
-	}
-	return args
 }

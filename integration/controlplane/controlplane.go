@@ -1,16 +1,21 @@
-// Package controlplane runs a real Kubernetes control plane for tests, on
-// 127.0.0.1 and without containers: etcd, kube-apiserver (TLS, RBAC and Node
-// authorization, Pod Security admission, client-certificate users),
-// kube-controller-manager, kube-scheduler, and kwok simulating the nodes, so
-// pods are scheduled and become Ready, Deployments become Available and
-// Services get ready endpoints. Probes are not executed and images are not
-// pulled.
+// Package controlplane runs a real Kubernetes cluster for tests: etcd,
+// kube-apiserver (TLS, RBAC and Node authorization, Pod Security and
+// ValidatingAdmissionPolicy admission, client-certificate users),
+// kube-controller-manager, kube-scheduler, and one real node: containerd
+// and runc running the pods, kubelet executing their probes, kube-proxy
+// serving Services, CoreDNS answering for the cluster domain, and
+// kube-router enforcing NetworkPolicies. Nothing is pulled: the node runs
+// images built on this machine and imported into it.
 //
-// The binaries are the ones tools/build.sh builds (see the repo package).
+// It runs inside the sandbox (package sandbox): the node's links, routes,
+// netfilter rules, mounts, cgroups and processes stay there, off the host.
+// The binaries are the ones tools/build.sh builds (see the repo package) and
+// the container runtime tools/node-packages.sh installs.
 package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,10 +28,14 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/tinjis/tinjis/integration/sandbox"
+	"github.com/tinjis/tinjis/integration/testimages"
 )
 
 const (
@@ -35,21 +44,10 @@ const (
 	// ContextName is the current context in every kubeconfig the control
 	// plane writes.
 	ContextName = "tinjis-test"
-	// ServiceClusterIPRange is where Services get their cluster IPs.
-	ServiceClusterIPRange = "10.0.0.0/24"
-	// FakeNodeAnnotation marks the Nodes kwok manages.
-	FakeNodeAnnotation = "kwok.x-k8s.io/node"
 
-	startTimeout = 90 * time.Second
+	startTimeout = 2 * time.Minute
+	stopTimeout  = time.Minute
 )
-
-// Options shape the cluster.
-type Options struct {
-	// Nodes is how many fake nodes to create, each in a zone of its own
-	// (topology.kubernetes.io/zone), so topology spread can be satisfied.
-	// Zero means 2.
-	Nodes int
-}
 
 // ControlPlane is a running cluster. Its methods are safe for concurrent use.
 type ControlPlane struct {
@@ -57,22 +55,26 @@ type ControlPlane struct {
 	server    string
 	ca        *authority
 	processes []*process
+	node      *node
+	images    testimages.Images
 
 	mu          sync.Mutex
 	kubeconfigs map[string]string
 	stopped     bool
 }
 
-// StartForTest starts a control plane whose state lives in t.TempDir(), and
-// stops it when the test ends; when the test failed, the tail of every
-// component's log is logged first.
-func StartForTest(tb testing.TB, opts Options) *ControlPlane {
+// StartForTest starts a cluster whose state lives in t.TempDir(), and stops
+// it when the test ends; when the test failed, the tail of every
+// component's log is logged first. It needs the sandbox (see
+// sandbox.Require): without it the test is skipped, or fails under CI.
+func StartForTest(tb testing.TB) *ControlPlane {
 	tb.Helper()
+	sandbox.Require(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
-	cp, err := Start(ctx, tb.TempDir(), opts)
+	cp, err := Start(ctx, tb.TempDir())
 	if err != nil {
-		tb.Fatalf("start control plane: %v", err)
+		tb.Fatalf("start the cluster: %v", err)
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
@@ -81,19 +83,16 @@ func StartForTest(tb testing.TB, opts Options) *ControlPlane {
 			tb.Log(logs.String())
 		}
 		if err := cp.Stop(); err != nil {
-			tb.Errorf("stop control plane: %v", err)
+			tb.Errorf("stop the cluster: %v", err)
 		}
 	})
 	return cp
 }
 
 // Start starts every component with its state under dir and returns once
-// the fake nodes are Ready and the controllers serve. On error, whatever was
+// the node is Ready and the cluster DNS answers. On error, whatever was
 // started is stopped again.
-func Start(ctx context.Context, dir string, opts Options) (_ *ControlPlane, err error) {
-	if opts.Nodes == 0 {
-		opts.Nodes = 2
-	}
+func Start(ctx context.Context, dir string) (_ *ControlPlane, err error) {
 	binaries, err := findBinaries()
 	if err != nil {
 		return nil, err
@@ -111,12 +110,23 @@ func Start(ctx context.Context, dir string, opts Options) (_ *ControlPlane, err 
 			_ = cp.Stop()
 		}
 	}()
+	if err := setUpNodeNetwork(); err != nil {
+		return nil, err
+	}
+	if cp.node, err = newNode(filepath.Join(dir, "node")); err != nil {
+		return nil, err
+	}
+	images, archive, err := nodeImages(ctx, binaries)
+	if err != nil {
+		return nil, err
+	}
+	cp.images = images
 	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	etcdClientPort, etcdPeerPort, apiPort, controllerManagerPort, schedulerPort := ports[0], ports[1], ports[2], ports[3], ports[4]
-	cp.server = "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	cp.server = "https://" + net.JoinHostPort(NodeIP, strconv.Itoa(apiPort))
 
 	certs, err := newClusterCerts(l.pki)
 	if err != nil {
@@ -145,38 +155,39 @@ func Start(ctx context.Context, dir string, opts Options) (_ *ControlPlane, err 
 	if err != nil {
 		return nil, err
 	}
+	// The container runtime needs no API server: it starts and imports the
+	// images while the API server comes up.
+	runtimeReady := make(chan error, 1)
+	go func() { runtimeReady <- cp.startRuntime(ctx, l, cp.node, binaries, archive) }()
 	if err := waitHealthy(ctx, apiserver, cp.server+"/readyz", adminConfig); err != nil {
-		return nil, err
+		return nil, errors.Join(err, <-runtimeReady)
 	}
 
 	controllerManagerKubeconfig, err := cp.AddUser("system:kube-controller-manager")
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, <-runtimeReady)
 	}
 	controllerManager, err := cp.start(l, "kube-controller-manager", binaries.controllerManager,
 		controllerManagerArgs(certs, controllerManagerKubeconfig, controllerManagerPort, l.flexVolumes))
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, <-runtimeReady)
 	}
 	schedulerKubeconfig, err := cp.AddUser("system:kube-scheduler")
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, <-runtimeReady)
 	}
 	scheduler, err := cp.start(l, "kube-scheduler", binaries.scheduler,
 		schedulerArgs(schedulerKubeconfig, schedulerPort))
 	if err != nil {
+		return nil, errors.Join(err, <-runtimeReady)
+	}
+	if err := <-runtimeReady; err != nil {
 		return nil, err
 	}
-	// kwok writes node and pod status for any node: it acts for every kubelet.
-	kwokKubeconfig, err := cp.AddUser("kwok", "system:masters")
+	kubelet, err := cp.startKubelet(l, certs, binaries)
 	if err != nil {
 		return nil, err
 	}
-	kwok, err := cp.start(l, "kwok", binaries.kwok, kwokArgs(kwokKubeconfig, binaries.kwokStages))
-	if err != nil {
-		return nil, err
-	}
-
 	for _, c := range []struct {
 		p   *process
 		url string
@@ -192,13 +203,19 @@ func Start(ctx context.Context, dir string, opts Options) (_ *ControlPlane, err 
 	if err != nil {
 		return nil, err
 	}
+	if err := waitForNodeReady(ctx, client, kubelet); err != nil {
+		return nil, err
+	}
+	if err := cp.startNodeNetworking(ctx, l, binaries); err != nil {
+		return nil, err
+	}
 	if err := waitForDefaultServiceAccount(ctx, client, controllerManager); err != nil {
 		return nil, err
 	}
-	if err := createFakeNodes(ctx, client, opts.Nodes); err != nil {
+	if err := deployDNS(ctx, client, dnsImage); err != nil {
 		return nil, err
 	}
-	if err := waitForNodesReady(ctx, client, kwok, opts.Nodes); err != nil {
+	if err := waitForDeploymentAvailable(ctx, client, kubelet, metav1.NamespaceSystem, dnsName); err != nil {
 		return nil, err
 	}
 	return cp, nil
@@ -286,6 +303,13 @@ func (cp *ControlPlane) Stop() error {
 	var errs []error
 	for _, p := range slices.Backward(cp.processes) {
 		if err := p.stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cp.node != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		if err := cp.node.cleanUp(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

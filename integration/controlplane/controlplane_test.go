@@ -2,14 +2,19 @@ package controlplane_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -17,11 +22,12 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tinjis/tinjis/integration/controlplane"
+	"github.com/tinjis/tinjis/integration/testimages"
 )
 
 func TestControlPlane(t *testing.T) {
 	started := time.Now()
-	cp := controlplane.StartForTest(t, controlplane.Options{})
+	cp := controlplane.StartForTest(t)
 	t.Logf("control plane ready in %s", time.Since(started).Round(time.Millisecond))
 	admin, err := cp.AdminClient()
 	if err != nil {
@@ -54,6 +60,42 @@ func TestControlPlane(t *testing.T) {
 		controlplane.WaitUntil(t, 30*time.Second, "the Service has 2 ready endpoints", func(ctx context.Context) (bool, error) {
 			ready, err := controlplane.ReadyEndpoints(ctx, admin, "default", "echo")
 			return err == nil && ready == 2, nil
+		})
+	})
+
+	t.Run("a pod reaches a Service by its DNS name through kube-proxy", func(t *testing.T) {
+		pods := runningPods(t, admin, "default", "app=echo")
+		query := "/http?url=" + url.QueryEscape("http://echo.default.svc."+controlplane.ClusterDomain+"/healthz")
+		// kube-proxy programs a new Service's endpoints within a second or so.
+		var got agentResult
+		controlplane.WaitUntil(t, 30*time.Second, "GET http://echo.default.svc."+controlplane.ClusterDomain+"/healthz answers 200", func(context.Context) (bool, error) {
+			got = agentAsk(t, pods[0], query)
+			return got.Connected && got.Status == http.StatusOK, nil
+		})
+	})
+
+	t.Run("a NetworkPolicy is enforced: connections it does not admit are refused", func(t *testing.T) {
+		pods := runningPods(t, admin, "default", "app=echo")
+		from, to := pods[0], pods[1]
+		dial := "/dial?addr=" + net.JoinHostPort(to.Status.PodIP, "8080")
+		policy := &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "deny-echo"},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "echo"}},
+				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			},
+		}
+		if _, err := admin.NetworkingV1().NetworkPolicies("default").Create(ctx, policy, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		controlplane.WaitUntil(t, 30*time.Second, "the policy refuses pod to pod connections", func(context.Context) (bool, error) {
+			return !agentAsk(t, from, dial).Connected, nil
+		})
+		if err := admin.NetworkingV1().NetworkPolicies("default").Delete(ctx, policy.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		controlplane.WaitUntil(t, 30*time.Second, "without the policy, connections are made again", func(context.Context) (bool, error) {
+			return agentAsk(t, from, dial).Connected, nil
 		})
 	})
 
@@ -90,7 +132,7 @@ func TestControlPlane(t *testing.T) {
 		}
 	})
 
-	t.Run("Stop ends every component", func(t *testing.T) {
+	t.Run("Stop ends every component and leaves nothing of the node", func(t *testing.T) {
 		server, err := url.Parse(cp.Server())
 		if err != nil {
 			t.Fatal(err)
@@ -101,6 +143,22 @@ func TestControlPlane(t *testing.T) {
 		if conn, err := net.DialTimeout("tcp", server.Host, time.Second); err == nil {
 			conn.Close()
 			t.Fatalf("the API server still listens on %s after Stop", server.Host)
+		}
+		interfaces, err := net.Interfaces()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range interfaces {
+			if i.Name != "lo" {
+				t.Errorf("link %s is left after Stop", i.Name)
+			}
+		}
+		mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(cp.Dir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range mounts {
+			t.Errorf("%s is still mounted after Stop", m.Mountpoint)
 		}
 	})
 }
@@ -116,12 +174,61 @@ func echoDeployment(namespace string, replicas int32) *appsv1.Deployment {
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
 					Containers: []corev1.Container{{
-						Name:  "echo",
-						Image: "registry.invalid/echo:1",
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						Name:            "echo",
+						Image:           testimages.ProbeRef,
+						ImagePullPolicy: corev1.PullNever,
+						Ports:           []corev1.ContainerPort{{Name: "http", ContainerPort: testimages.ProbePort}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromString("http")}},
+							PeriodSeconds: 1,
+						},
 					}},
 				},
 			},
 		},
 	}
+}
+
+// runningPods lists the namespace's pods matching selector that have an
+// address, and fails unless there are at least two.
+func runningPods(t *testing.T, client kubernetes.Interface, namespace, selector string) []corev1.Pod {
+	t.Helper()
+	list, err := client.CoreV1().Pods(namespace).List(t.Context(), metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	for _, p := range list.Items {
+		if p.Status.PodIP != "" && p.DeletionTimestamp == nil {
+			pods = append(pods, p)
+		}
+	}
+	if len(pods) < 2 {
+		t.Fatalf("%d pods match %s in %s, want 2", len(pods), selector, namespace)
+	}
+	return pods
+}
+
+// agentResult is the probe agent's answer (integration/cmd/probe).
+type agentResult struct {
+	Connected bool
+	Reason    string
+	Error     string
+	Status    int
+}
+
+// agentAsk asks the agent in pod for one probe.
+func agentAsk(t *testing.T, pod corev1.Pod, query string) agentResult {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(testimages.ProbePort)) + query)
+	if err != nil {
+		t.Fatalf("ask the agent in %s: %v", pod.Name, err)
+	}
+	defer resp.Body.Close()
+	var result agentResult
+	if err := json.NewDecoder(resp.Body).Decode(&result); err != nil {
+		t.Fatalf("the agent in %s: %v", pod.Name, err)
+	}
+	return result
 }

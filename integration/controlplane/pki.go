@@ -65,12 +65,13 @@ func (a *authority) clientCert(name string, groups ...string) (keyPair, error) {
 	})
 }
 
-// servingCert issues a certificate valid for the loopback address and names.
-func (a *authority) servingCert(names ...string) (keyPair, error) {
+// servingCert issues a certificate valid for the loopback address, the
+// other addresses and the names.
+func (a *authority) servingCert(addresses []net.IP, names ...string) (keyPair, error) {
 	return a.issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: names[0]},
 		DNSNames:    names,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, addresses...),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 }

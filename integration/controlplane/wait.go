@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -80,57 +79,35 @@ func waitForDefaultServiceAccount(ctx context.Context, client kubernetes.Interfa
 	})
 }
 
-// createFakeNodes creates n Nodes for kwok, each in its own zone.
-func createFakeNodes(ctx context.Context, client kubernetes.Interface, n int) error {
-	for i := range n {
-		name := fmt.Sprintf("kwok-node-%d", i)
-		node := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        name,
-				Annotations: map[string]string{FakeNodeAnnotation: "fake"},
-				Labels: map[string]string{
-					"kubernetes.io/hostname":      name,
-					"kubernetes.io/os":            "linux",
-					"kubernetes.io/arch":          "amd64",
-					"topology.kubernetes.io/zone": fmt.Sprintf("zone-%c", 'a'+i),
-					"type":                        "kwok",
-				},
-			},
-			Status: corev1.NodeStatus{
-				Capacity:    fakeNodeResources(),
-				Allocatable: fakeNodeResources(),
-			},
+// waitForNodeReady waits until kubelet reports the node Ready: registered,
+// its runtime and its network up.
+func waitForNodeReady(ctx context.Context, client kubernetes.Interface, kubelet *process) error {
+	return waitFor(ctx, kubelet, "node "+NodeName+" Ready", func(ctx context.Context) (bool, error) {
+		node, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
 		}
-		if _, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("create node %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-func fakeNodeResources() corev1.ResourceList {
-	return corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("32"),
-		corev1.ResourceMemory: resource.MustParse("256Gi"),
-		corev1.ResourcePods:   resource.MustParse("110"),
-	}
-}
-
-// waitForNodesReady waits until kwok reports every fake node Ready.
-func waitForNodesReady(ctx context.Context, client kubernetes.Interface, kwok *process, n int) error {
-	return waitFor(ctx, kwok, fmt.Sprintf("%d fake nodes Ready", n), func(ctx context.Context) (bool, error) {
-		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err
 		}
-		ready := 0
-		for _, node := range nodes.Items {
-			for _, c := range node.Status.Conditions {
-				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-					ready++
-				}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, nil
 			}
 		}
-		return ready >= n, nil
+		return false, nil
+	})
+}
+
+// waitForDeploymentAvailable waits until every replica of the Deployment
+// is available, its pods started and ready.
+func waitForDeploymentAvailable(ctx context.Context, client kubernetes.Interface, kubelet *process, namespace, name string) error {
+	return waitFor(ctx, kubelet, "Deployment "+namespace+"/"+name+" available", func(ctx context.Context) (bool, error) {
+		d, err := client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return d.Status.ObservedGeneration == d.Generation && d.Spec.Replicas != nil &&
+			d.Status.AvailableReplicas == *d.Spec.Replicas && d.Status.UpdatedReplicas == *d.Spec.Replicas, nil
 	})
 }

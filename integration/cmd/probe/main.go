@@ -4,6 +4,7 @@
 //
 //	GET /dial?addr=host:port&timeout=1s   one TCP connection
 //	GET /http?url=http://…&timeout=1s    one GET on a new connection
+//	GET /dns?server=ip:53&name=…&timeout=1s  one DNS query over UDP
 //	GET /healthz                          200 while it runs
 //
 // Each answer is JSON: {"connected":true} or {"connected":false,
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -103,6 +105,16 @@ func newMux() *http.ServeMux {
 	mux.HandleFunc("GET /http", func(w http.ResponseWriter, r *http.Request) {
 		probe(w, r, "url", httpGet)
 	})
+	mux.HandleFunc("GET /dns", func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("name")
+		if name == "" {
+			http.Error(w, "the query needs name=", http.StatusBadRequest)
+			return
+		}
+		probe(w, r, "server", func(ctx context.Context, server string) Result {
+			return lookup(ctx, server, name)
+		})
+	})
 	return mux
 }
 
@@ -148,6 +160,23 @@ func httpGet(ctx context.Context, url string) Result {
 		return failed(err)
 	}
 	return Result{Connected: true, Status: resp.StatusCode, Body: string(body)}
+}
+
+// lookup asks server for name's addresses over UDP. Any answer, "no such
+// name" included, means the query got through.
+func lookup(ctx context.Context, server, name string) Result {
+	resolver := &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "udp", server)
+		},
+	}
+	_, err := resolver.LookupHost(ctx, strings.TrimSuffix(name, ".")+".")
+	var dnsErr *net.DNSError
+	if err == nil || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+		return Result{Connected: true}
+	}
+	return failed(err)
 }
 
 // failed says why a connection failed: a refusal (RST, or ICMP port
