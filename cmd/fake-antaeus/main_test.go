@@ -16,6 +16,7 @@ import (
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/internal/testprocess"
 	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // buildWithMake builds the binary as `make images` does.
@@ -32,7 +33,7 @@ func buildWithMake(t *testing.T) string {
 // payments serves the real payment provider's handler, paying every charge.
 func payments(t *testing.T) *httptest.Server {
 	t.Helper()
-	cfg := server.DefaultConfig()
+	cfg := settings.Default()
 	cfg.SuccessRate = 1
 	srv, err := server.New(cfg, server.Deps{})
 	if err != nil {

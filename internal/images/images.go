@@ -9,7 +9,7 @@ import (
 
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/internal/ociimage"
-	"github.com/tinjis/tinjis/payments/server"
+	"github.com/tinjis/tinjis/payments/settings"
 )
 
 // Image names.
@@ -53,7 +53,7 @@ func FakeAntaeus(binary string) ociimage.Spec {
 
 // paymentsPort is the port of the service's default listening address.
 func paymentsPort() int {
-	_, port, err := net.SplitHostPort(server.DefaultConfig().Addr)
+	_, port, err := net.SplitHostPort(settings.Default().Addr)
 	if err != nil {
 		panic("the payments default address is not host:port: " + err.Error())
 	}
