@@ -116,11 +116,11 @@ func Start(ctx context.Context, dir string) (_ *ControlPlane, err error) {
 	if cp.node, err = newNode(filepath.Join(dir, "node")); err != nil {
 		return nil, err
 	}
-	images, archive, err := nodeImages(ctx, binaries)
+	images, err := nodeImages(ctx, binaries)
 	if err != nil {
 		return nil, err
 	}
-	cp.images = images
+	cp.images = images.test
 	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
@@ -158,7 +158,7 @@ func Start(ctx context.Context, dir string) (_ *ControlPlane, err error) {
 	// The container runtime needs no API server: it starts and imports the
 	// images while the API server comes up.
 	runtimeReady := make(chan error, 1)
-	go func() { runtimeReady <- cp.startRuntime(ctx, l, cp.node, binaries, archive) }()
+	go func() { runtimeReady <- cp.startRuntime(ctx, l, cp.node, binaries, images.archive, images.all) }()
 	if err := waitHealthy(ctx, apiserver, cp.server+"/readyz", adminConfig); err != nil {
 		return nil, errors.Join(err, <-runtimeReady)
 	}

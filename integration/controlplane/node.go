@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tinjis/tinjis/integration/sandbox"
+	"github.com/tinjis/tinjis/internal/ociimage"
 )
 
 // cniBinDir is where Debian's containernetworking-plugins installs the
@@ -55,8 +56,8 @@ func newNode(dir string) (*node, error) {
 }
 
 // startRuntime starts containerd in the node's runtime cgroup and imports
-// the images, the pause image first.
-func (cp *ControlPlane) startRuntime(ctx context.Context, l layout, n *node, b binaries, images ...string) error {
+// the images from archive.
+func (cp *ControlPlane) startRuntime(ctx context.Context, l layout, n *node, b binaries, archive string, images []ociimage.Image) error {
 	if err := writeContainerdConfig(n.runtime, pauseImage, cniBinDir); err != nil {
 		return err
 	}
@@ -75,12 +76,10 @@ func (cp *ControlPlane) startRuntime(ctx context.Context, l layout, n *node, b b
 	}); err != nil {
 		return err
 	}
-	for _, archive := range images {
-		if err := importImage(ctx, n.runtime, archive); err != nil {
-			return err
-		}
+	if err := importImage(ctx, n.runtime, archive); err != nil {
+		return err
 	}
-	return nil
+	return nameByDigest(ctx, n.runtime, images)
 }
 
 // kubeletConfig is a kubelet for this sandbox: cgroup v1 with the cgroupfs
