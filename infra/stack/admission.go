@@ -60,9 +60,9 @@ func (r imageRule) pattern() string {
 
 func (r imageRule) String() string {
 	if r.digestsOnly {
-		return "a digest of " + r.repositories[0] + " (" + r.repositories[0] + "@sha256:<digest>)"
+		return "a digest of " + r.repositories[0]
 	}
-	return "a tag or digest of " + r.repositories[0] + " (" + r.repositories[0] + ":<tag> or @sha256:<digest>)"
+	return "a tag or digest of " + r.repositories[0]
 }
 
 // validation is one check of a developer's update, as a CEL expression
@@ -82,7 +82,7 @@ const (
 // was, and every image that changes follows the image rule. Each message
 // names the class of fields and the rule.
 func imageOnlyValidations(images imageRule) []validation {
-	rule := "developers may change only the container images (to " + images.String() + ") and the " + RestartedAtAnnotation + " annotation"
+	rule := "developers may change only the container images and the " + RestartedAtAnnotation + " annotation"
 	unchangedClass := func(class, expression string) validation {
 		return validation{expression: expression, message: class + " may not change: " + rule}
 	}

@@ -115,7 +115,7 @@ func checkImageRule(t *testing.T, cfg config.Config, service config.Service, p a
 	var messages []string
 	for _, v := range p.Spec.Validations {
 		messages = append(messages, v.Message)
-		if strings.HasPrefix(v.Message, stack.ImageRuleMarker+" "+want+" ") {
+		if strings.HasPrefix(v.Message, stack.ImageRuleMarker+" "+want+":") {
 			return
 		}
 	}
