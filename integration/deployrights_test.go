@@ -157,11 +157,14 @@ func driftCheck(t *testing.T, s *liveStack) (string, error) {
 	return out.String(), err
 }
 
-// changedLines are the lines of a preview's diff that change a value.
+// changedLines are the lines of a preview's plan that change a value,
+// leaving out what the refresh before it read.
 func changedLines(preview string) string {
 	var changed []string
+	inPlan := false
 	for line := range strings.Lines(preview) {
-		if strings.Contains(line, " => ") {
+		inPlan = inPlan || strings.HasSuffix(strings.TrimSpace(line), ": (update)")
+		if inPlan && strings.Contains(line, " => ") {
 			changed = append(changed, strings.TrimSpace(line))
 		}
 	}
