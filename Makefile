@@ -89,12 +89,13 @@ fuzz:
 # `up`, `preview`, `down` and `acceptance` need a cluster; `render` does not.
 #   make up STACK=dev [KUBE_CONTEXT=kind-kind]   deploy (creates the stack)
 #   make acceptance STACK=dev [CONNECT_TO=addr]  pay Antaeus's invoices, judge
+#   make drift STACK=dev                         fail if the cluster moved away from the stack
 #   make down STACK=dev                          destroy the stack
 # State: a local file:// backend in .pulumi-state/ unless PULUMI_BACKEND_URL
 # says otherwise. Secrets: the dev stack holds none, so on that local backend
 # it uses an empty passphrase unless you set PULUMI_CONFIG_PASSPHRASE(_FILE);
 # every other stack, and any other backend, requires yours.
-DEPLOY_TARGETS := stack up preview render down acceptance
+DEPLOY_TARGETS := stack up preview drift render down acceptance
 .PHONY: $(DEPLOY_TARGETS)
 STACK ?= dev
 RENDER_WORKDIR = $(CURDIR)/.pulumi-state/render/$(STACK)
@@ -130,6 +131,11 @@ up: stack
 ## preview: show what `up` would change
 preview: stack
 	pulumi preview --diff --stack $(STACK)
+
+## drift: fail, showing the diff, when STACK's cluster moved away from the
+## stack (e.g. an image rolled out by hand and not recorded in the stack file)
+drift: stack
+	pulumi preview --refresh --expect-no-changes --diff --stack $(STACK)
 
 ## render: write STACK's manifests to rendered/STACK without a cluster: a
 ## throwaway copy of the stack (its own state, the stack file copied) with

@@ -28,6 +28,10 @@ type Config struct {
 	Antaeus          Antaeus
 	Expose           Expose
 	Developers       []Developer
+
+	// DeveloperDigestsOnly makes developers roll out images by digest
+	// only; by default a tag of the configured repository is accepted too.
+	DeveloperDigestsOnly bool
 }
 
 // Kubernetes says which cluster the stack deploys to, or that it only

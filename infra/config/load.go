@@ -25,6 +25,8 @@ const (
 	KeyAntaeus          = Namespace + ":antaeus"
 	KeyExpose           = Namespace + ":expose"
 	KeyDevelopers       = Namespace + ":developers"
+
+	KeyDeveloperDigestsOnly = Namespace + ":developerDigestsOnly"
 )
 
 // Load reads the stack's configuration once, fills in defaults and
@@ -39,6 +41,8 @@ func Load(stack string, src Source) (Config, error) {
 		readObject(src, KeyAntaeus, &c.Antaeus),
 		readObject(src, KeyExpose, &c.Expose),
 		readObject(src, KeyDevelopers, &c.Developers),
+
+		readBool(src, KeyDeveloperDigestsOnly, &c.DeveloperDigestsOnly),
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

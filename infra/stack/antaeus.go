@@ -27,8 +27,9 @@ type AntaeusArgs struct {
 	// PaymentsEndpoint is the URL Antaeus posts charges to.
 	PaymentsEndpoint pulumi.StringInput
 	// Payments is the workload Antaeus may call.
-	Payments   peer
-	Developers []string
+	Payments peer
+	// DeployRights are who may roll it out by hand, and what.
+	DeployRights DeployRights
 }
 
 // Antaeus is the billing service of one environment.
@@ -91,7 +92,7 @@ func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pul
 	if err := isolateAntaeus(ctx, args, parent); err != nil {
 		return nil, err
 	}
-	if err := newDeployers(ctx, w, ns, a.Deployment, args.Developers, parent); err != nil {
+	if err := newDeployers(ctx, w, ns, a.Deployment, args.DeployRights, parent); err != nil {
 		return nil, err
 	}
 

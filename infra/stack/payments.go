@@ -26,8 +26,9 @@ type PaymentsArgs struct {
 	Workload         workload
 	ClusterDomain    string
 	// Client is the only workload allowed to call payments.
-	Client     peer
-	Developers []string
+	Client peer
+	// DeployRights are who may roll it out by hand, and what.
+	DeployRights DeployRights
 }
 
 // Payments is the payment provider of one environment.
@@ -89,7 +90,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	if err := isolatePayments(ctx, args, parent); err != nil {
 		return nil, err
 	}
-	if err := newDeployers(ctx, w, ns, p.Deployment, args.Developers, parent); err != nil {
+	if err := newDeployers(ctx, w, ns, p.Deployment, args.DeployRights, parent); err != nil {
 		return nil, err
 	}
 	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, routes.Charge)

@@ -1,15 +1,30 @@
 package stack
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"regexp"
-	"strings"
-
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tinjis/tinjis/infra/config"
 )
+
+// DeployRights are who may roll out a service with their own credentials,
+// and what they may roll out.
+type DeployRights struct {
+	// Developers are user names as the cluster authenticates them.
+	Developers []string
+	// Image is the service's configured image: developers may roll out
+	// other tags and digests of its repository, nothing else.
+	Image string
+	// DigestsOnly refuses tags: developers roll out digests.
+	DigestsOnly bool
+}
+
+// deployRightsOf are the rights the config gives on service, whose
+// configured image is image.
+func deployRightsOf(cfg config.Config, service config.Service, image string) DeployRights {
+	return DeployRights{Developers: cfg.DevelopersOf(service), Image: image, DigestsOnly: cfg.DeveloperDigestsOnly}
+}
 
 var (
 	readVerbs    = []string{"get", "list", "watch"}
@@ -20,8 +35,10 @@ var (
 // own credentials: read what a rollout shows, and patch this one
 // Deployment (kubectl set image, kubectl rollout restart/undo). Nothing
 // else: no create or delete, no Secrets, no RBAC, NetworkPolicy or
-// namespace writes, and nothing in any other namespace.
-func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, deployment *appsv1.Deployment, developers []string, opts ...pulumi.ResourceOption) error {
+// namespace writes, and nothing in any other namespace. What RBAC cannot
+// say, that an update may change only the images, the admission policy of
+// newImageOnlyPolicy says.
+func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, deployment *appsv1.Deployment, rights DeployRights, opts ...pulumi.ResourceOption) error {
 	roleName := w.name() + "-deployer"
 	role, err := rbacv1.NewRole(ctx, roleName, &rbacv1.RoleArgs{
 		Metadata: objectMeta(w, namespace, roleName),
@@ -52,39 +69,31 @@ func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput,
 	if err != nil {
 		return err
 	}
-	for _, developer := range developers {
-		bindingName := roleName + "-" + objectNameFor(developer)
-		if _, err := rbacv1.NewRoleBinding(ctx, bindingName, &rbacv1.RoleBindingArgs{
-			Metadata: objectMeta(w, namespace, bindingName),
-			RoleRef: rbacv1.RoleRefArgs{
-				ApiGroup: pulumi.String("rbac.authorization.k8s.io"),
-				Kind:     pulumi.String("Role"),
-				Name:     role.Metadata.Name().Elem(),
-			},
-			Subjects: rbacv1.SubjectArray{rbacv1.SubjectArgs{
-				ApiGroup: pulumi.String("rbac.authorization.k8s.io"),
-				Kind:     pulumi.String("User"),
-				Name:     pulumi.String(developer),
-			}},
-		}, opts...); err != nil {
-			return err
+	developers := rights.Developers
+	if len(developers) == 0 {
+		return nil
+	}
+	// One binding for the whole team: the stack stays the same size however
+	// many developers the config lists.
+	bindingName := roleName + "s"
+	subjects := make(rbacv1.SubjectArray, len(developers))
+	for i, developer := range developers {
+		subjects[i] = rbacv1.SubjectArgs{
+			ApiGroup: pulumi.String("rbac.authorization.k8s.io"),
+			Kind:     pulumi.String("User"),
+			Name:     pulumi.String(developer),
 		}
 	}
-	return nil
-}
-
-var notInObjectName = regexp.MustCompile(`[^a-z0-9]+`)
-
-// objectNameFor turns a user name (alice@example.com) into a readable part
-// of an object name (alice-example-com-1a2b3c4d); the hash keeps names
-// that read the same (a.b and a-b) apart.
-func objectNameFor(user string) string {
-	readable := notInObjectName.ReplaceAllString(strings.ToLower(user), "-")
-	readable = strings.Trim(readable[:min(len(readable), 40)], "-")
-	sum := sha256.Sum256([]byte(user))
-	hash := hex.EncodeToString(sum[:4])
-	if readable == "" {
-		return hash
+	if _, err := rbacv1.NewRoleBinding(ctx, bindingName, &rbacv1.RoleBindingArgs{
+		Metadata: objectMeta(w, namespace, bindingName),
+		RoleRef: rbacv1.RoleRefArgs{
+			ApiGroup: pulumi.String("rbac.authorization.k8s.io"),
+			Kind:     pulumi.String("Role"),
+			Name:     role.Metadata.Name().Elem(),
+		},
+		Subjects: subjects,
+	}, opts...); err != nil {
+		return err
 	}
-	return readable + "-" + hash
+	return newImageOnlyPolicy(ctx, w, namespace, rights, opts...)
 }

@@ -54,7 +54,7 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		Workload:         payments,
 		ClusterDomain:    cfg.Kubernetes.ClusterDomain,
 		Client:           peer{namespace: t.AntaeusNamespace, workload: antaeus},
-		Developers:       cfg.DevelopersOf(payments.service),
+		DeployRights:     deployRightsOf(cfg, payments.service, cfg.Payments.Image),
 	}, inCluster...)
 	if err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		Workload:         antaeus,
 		PaymentsEndpoint: t.Payments.Endpoint,
 		Payments:         peer{namespace: t.PaymentsNamespace, workload: payments},
-		Developers:       cfg.DevelopersOf(antaeus.service),
+		DeployRights:     deployRightsOf(cfg, antaeus.service, cfg.Antaeus.Image),
 	}, inCluster...)
 	if err != nil {
 		return nil, err
