@@ -3,8 +3,6 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -13,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/distribution/reference"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
@@ -55,7 +52,7 @@ type liveStack struct {
 // stacks, so they run in order and stop at the first that fails.
 func TestStacksOnALiveCluster(t *testing.T) {
 	started := time.Now()
-	cp := controlplane.StartForTest(t, controlplane.Options{Nodes: 2})
+	cp := controlplane.StartForTest(t)
 	t.Logf("control plane ready in %s", time.Since(started).Round(time.Millisecond))
 	k := newKube(t, cp)
 
@@ -158,7 +155,10 @@ func TestStacksOnALiveCluster(t *testing.T) {
 			developer := developerOfOnly(t, s.cfg, config.ServicePayments)
 			kubeconfig := cp.Kubeconfig(developer)
 			payments := k.stackDeployment(t, s, config.ServicePayments)
-			newImage := rolloutImage(t, s.cfg.Payments.Image)
+			newImage := cp.Images().Payments.PinnedRef()
+			if newImage == payments.Spec.Template.Spec.Containers[0].Image {
+				t.Fatalf("the rollout image %s is the one payments runs already", newImage)
+			}
 
 			kubectl(t, kubeconfig, "-n", payments.Namespace, "set", "image", "deployment/"+payments.Name, payments.Spec.Template.Spec.Containers[0].Name+"="+newImage)
 			kubectl(t, kubeconfig, "-n", payments.Namespace, "rollout", "status", "deployment/"+payments.Name, "--timeout=2m")
@@ -203,12 +203,19 @@ func TestStacksOnALiveCluster(t *testing.T) {
 }
 
 // clusterOverrides are the only changes to a committed stack: point it at
-// the test cluster, and let the Ingress be created without waiting for an
-// address no controller will publish.
+// the test cluster, run images the node has (it pulls nothing: the Antaeus
+// stand-in for the operator's Antaeus, our payments build for a digest
+// that was never built here), and let the Ingress be created without
+// waiting for an address no controller will publish.
 func clusterOverrides(cp *controlplane.ControlPlane, committed config.Config) []pulumistack.Override {
+	images := cp.Images()
 	overrides := []pulumistack.Override{
 		{Path: config.KeyKubernetes + ".kubeconfig", Value: cp.Kubeconfig(controlplane.AdminUser)},
 		{Path: config.KeyKubernetes + ".context", Value: controlplane.ContextName},
+		{Path: config.KeyAntaeus + ".image", Value: images.FakeAntaeus.PinnedRef()},
+	}
+	if committed.Payments.Image != images.Payments.Ref.String() {
+		overrides = append(overrides, pulumistack.Override{Path: config.KeyPayments + ".image", Value: images.Payments.PinnedRef()})
 	}
 	if committed.Expose.Mode == config.ExposeIngress {
 		overrides = append(overrides, pulumistack.Override{Path: config.KeyExpose + ".ingress.skipAwait", Value: "true"})
@@ -260,18 +267,6 @@ func developerOfOnly(t *testing.T, cfg config.Config, service config.Service) st
 	}
 	t.Fatalf("the stack names no developer allowed to deploy only %s", service)
 	return ""
-}
-
-// rolloutImage is a new digest of the configured image's repository, as a
-// release pipeline would deploy.
-func rolloutImage(t *testing.T, image string) string {
-	t.Helper()
-	named, err := reference.ParseNormalizedNamed(image)
-	if err != nil {
-		t.Fatalf("payments image %q: %v", image, err)
-	}
-	digest := sha256.Sum256([]byte("tinjis integration rollout"))
-	return reference.FamiliarName(named) + "@sha256:" + hex.EncodeToString(digest[:])
 }
 
 // kubectl runs the kubectl a developer would, with their kubeconfig.

@@ -35,7 +35,7 @@ import (
 // matrix would catch a policy without its image rule. The steps share the
 // stack, so they run in order and stop at the first that fails.
 func TestDeployRightsOnALiveCluster(t *testing.T) {
-	cp := controlplane.StartForTest(t, controlplane.Options{})
+	cp := controlplane.StartForTest(t)
 	k := newKube(t, cp)
 	s := &liveStack{name: "dev", stack: pulumistack.New(t, "dev")}
 	pulumistack.Apply(t, s.stack, clusterOverrides(cp, loadConfig(t, s))...)
@@ -47,7 +47,7 @@ func TestDeployRightsOnALiveCluster(t *testing.T) {
 	}
 	alice := developerOfOnly(t, s.cfg, config.ServicePayments)
 	bob := developerOfOnly(t, s.cfg, config.ServiceAntaeus)
-	aliceImage := rolloutImage(t, s.cfg.Payments.Image)
+	aliceImage := cp.Images().Payments.PinnedRef()
 
 	steps := []struct {
 		name string

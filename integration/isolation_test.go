@@ -24,6 +24,7 @@ import (
 	"github.com/tinjis/tinjis/integration/controlplane"
 	"github.com/tinjis/tinjis/integration/internal/pulumistack"
 	"github.com/tinjis/tinjis/integration/reachability"
+	"github.com/tinjis/tinjis/integration/testimages"
 )
 
 // Probes: pods that are not part of the product, placed where an attacker
@@ -39,8 +40,10 @@ var (
 	probeLabels = map[string]string{"app.kubernetes.io/name": "reachability-probe"}
 	// The cluster DNS pods keep this label on every common distribution.
 	kubeDNS = reachability.Pods{Namespace: metav1.NamespaceSystem, Labels: map[string]string{"k8s-app": "kube-dns"}}
-	// outsideAddress is a public address; it is only evaluated, never contacted.
-	outsideAddress = netip.MustParseAddr("8.8.8.8")
+	// outsideAddress stands for the internet: an address of the
+	// documentation range (TEST-NET-3), which the test serves itself inside
+	// the sandbox; no packet leaves the machine.
+	outsideAddress = netip.MustParseAddr("203.0.113.10")
 )
 
 // TestNetworkIsolationOnALiveCluster deploys every committed stack, adds
@@ -51,7 +54,7 @@ var (
 // NetworkPolicy must do.
 func TestNetworkIsolationOnALiveCluster(t *testing.T) {
 	started := time.Now()
-	cp := controlplane.StartForTest(t, controlplane.Options{})
+	cp := controlplane.StartForTest(t)
 	k := newKube(t, cp)
 	stacks := upCommittedStacks(t, cp)
 	if len(stacks) != 2 {
@@ -61,23 +64,34 @@ func TestNetworkIsolationOnALiveCluster(t *testing.T) {
 		newIsolationView(t, k, stacks[0], stacks[1]),
 		newIsolationView(t, k, stacks[1], stacks[0]),
 	}
-	probes := []*corev1.Pod{kubeDNSPod()}
+	var probes []*corev1.Pod
 	var namespaces []*corev1.Namespace
 	for _, v := range views {
 		probes = append(probes, v.probes...)
 		namespaces = append(namespaces, v.namespaces...)
 	}
 	k.createProbes(t, namespaces, probes)
+	for _, v := range views {
+		k.attachProbeAgents(t, v.workloads()...)
+	}
+	serveOutsideAddress(t)
+	prober := agentProber()
 	t.Logf("stacks deployed and probed in %s", time.Since(started).Round(time.Millisecond))
 
 	t.Run("every pair is allowed or denied as the stack config says", func(t *testing.T) {
 		snapshot := k.snapshot(t)
 		for _, v := range views {
 			t.Run(v.stack.name, func(t *testing.T) {
+				want := v.expected(t)
 				got := v.evaluate(t, snapshot)
-				t.Logf("NetworkPolicy reachability around stack %s:\n%s", v.stack.name, got)
-				if diff := got.Diff(v.expected(t)); len(diff) > 0 {
-					t.Errorf("the matrix differs from the stack's config:\n%s", formatDiff(diff))
+				t.Logf("NetworkPolicy reachability around stack %s, as the analyzer evaluates it:\n%s", v.stack.name, got)
+				if diff := got.Diff(want); len(diff) > 0 {
+					t.Errorf("the evaluated matrix differs from the stack's config:\n%s", formatDiff(diff))
+				}
+				measured := v.measure(t, snapshot, prober, want)
+				t.Logf("NetworkPolicy reachability around stack %s, measured by connections on the node:\n%s", v.stack.name, measured)
+				if diff := measured.Diff(got); len(diff) > 0 {
+					t.Errorf("the node's connections disagree with the analyzer:\n%s", formatDiff(diff))
 				}
 			})
 		}
@@ -105,11 +119,21 @@ func TestNetworkIsolationOnALiveCluster(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				k.patchPaymentsPolicy(t, v, tt.patch)
-				got := v.evaluate(t, k.snapshot(t))
-				diff := got.Diff(v.expected(t))
-				t.Logf("after the patch:\n%s\ndiff:\n%s", got, formatDiff(diff))
+				snapshot := k.snapshot(t)
+				want := v.expected(t)
+				got := v.evaluate(t, snapshot)
+				diff := got.Diff(want)
+				t.Logf("after the patch, evaluated:\n%s\ndiff:\n%s", got, formatDiff(diff))
 				if !slices.Contains(diff, tt.caught) {
-					t.Errorf("the check misses %q", tt.caught)
+					t.Errorf("the analyzer misses %q", tt.caught)
+				}
+				// Probed until each cell shows what the broken policy
+				// does, as the analyzer says it.
+				measured := v.measure(t, snapshot, prober, got)
+				measuredDiff := measured.Diff(want)
+				t.Logf("after the patch, measured:\n%s\ndiff:\n%s", measured, formatDiff(measuredDiff))
+				if !slices.Contains(measuredDiff, tt.caught) {
+					t.Errorf("the node's connections miss %q", tt.caught)
 				}
 			})
 		}
@@ -144,7 +168,8 @@ func upCommittedStacks(t *testing.T, cp *controlplane.ControlPlane) []*liveStack
 // address outside the cluster as destinations.
 type isolationView struct {
 	stack, other *liveStack
-	payments     *appsv1.Deployment
+	// The stack's workloads; their pods are sources too.
+	antaeusWorkload, payments *appsv1.Deployment
 
 	sources      []reachability.Source
 	destinations []reachability.Destination
@@ -162,7 +187,7 @@ func newIsolationView(t *testing.T, k *kube, s, other *liveStack) *isolationView
 	antaeus := k.stackDeployment(t, s, config.ServiceAntaeus)
 	payments := k.stackDeployment(t, s, config.ServicePayments)
 	otherAntaeus := k.stackDeployment(t, other, config.ServiceAntaeus)
-	v := &isolationView{stack: s, other: other, payments: payments}
+	v := &isolationView{stack: s, other: other, antaeusWorkload: antaeus, payments: payments}
 
 	stranger := probePod(payments.Namespace, "stranger", probeLabels)
 	spoof := probePod(spoofingNamespace, "spoofs-"+antaeus.Namespace, antaeus.Spec.Template.Labels)
@@ -308,8 +333,9 @@ func controllerNamespace(cfg config.Config) (*corev1.Namespace, bool) {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}, true
 }
 
-// probePod is a pod that is not part of the product; it meets the
-// restricted Pod Security level, so any namespace admits it.
+// probePod is a pod that is not part of the product, running the
+// connection agent; it meets the restricted Pod Security level, so any
+// namespace admits it.
 func probePod(namespace, name string, podLabels map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: podLabels},
@@ -322,7 +348,7 @@ func probePod(namespace, name string, podLabels map[string]string) *corev1.Pod {
 			},
 			Containers: []corev1.Container{{
 				Name:  "probe",
-				Image: "registry.invalid/reachability-probe:1",
+				Image: testimages.ProbeRef,
 				SecurityContext: &corev1.SecurityContext{
 					AllowPrivilegeEscalation: ptr.To(false),
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
@@ -332,18 +358,8 @@ func probePod(namespace, name string, podLabels map[string]string) *corev1.Pod {
 	}
 }
 
-// kubeDNSPod stands in for the cluster DNS, which the test cluster lacks.
-func kubeDNSPod() *corev1.Pod {
-	p := probePod(kubeDNS.Namespace, "kube-dns", kubeDNS.Labels)
-	p.Spec.Containers[0].Ports = []corev1.ContainerPort{
-		{Name: "dns", ContainerPort: 53, Protocol: corev1.ProtocolUDP},
-		{Name: "dns-tcp", ContainerPort: 53, Protocol: corev1.ProtocolTCP},
-	}
-	return p
-}
-
 // createProbes creates the namespaces (with their labels) and the probes,
-// each once, and waits until every probe has an address.
+// each once, and waits until every probe's agent answers.
 func (k *kube) createProbes(t *testing.T, namespaces []*corev1.Namespace, probes []*corev1.Pod) {
 	t.Helper()
 	for _, ns := range namespaces {
@@ -360,18 +376,9 @@ func (k *kube) createProbes(t *testing.T, namespaces []*corev1.Namespace, probes
 		}
 		created[key] = true
 	}
-	controlplane.WaitUntil(t, waitTimeout, "every probe pod has an address", func(ctx context.Context) (bool, error) {
-		for key := range created {
-			got, err := k.client.CoreV1().Pods(key.Namespace).Get(ctx, key.Name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			if got.Status.PodIP == "" || got.Status.HostIP == "" {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	for key := range created {
+		k.waitForAgent(t, key.Namespace, key.Name)
+	}
 }
 
 // ensureNamespace creates the namespace, or adds its labels to the one

@@ -65,14 +65,15 @@ func effectiveUID(status string) (int, error) {
 	return 0, fmt.Errorf("%s has no Uid line", status)
 }
 
-// KubeletMetrics reads the node's kubelet metrics through the API server,
-// as `kubectl get --raw /api/v1/nodes/<node>/proxy/metrics` does.
-func KubeletMetrics(ctx context.Context, client kubernetes.Interface) (map[string]*dto.MetricFamily, error) {
+// KubeletProbeMetrics reads the node's kubelet's prober metrics (each
+// probe kubelet ran, by result) through the API server, as
+// `kubectl get --raw /api/v1/nodes/<node>/proxy/metrics/probes` does.
+func KubeletProbeMetrics(ctx context.Context, client kubernetes.Interface) (map[string]*dto.MetricFamily, error) {
 	body, err := client.CoreV1().RESTClient().Get().
-		AbsPath("/api/v1/nodes", NodeName, "proxy", "metrics").
+		AbsPath("/api/v1/nodes", NodeName, "proxy", "metrics", "probes").
 		DoRaw(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read kubelet's metrics: %w", err)
+		return nil, fmt.Errorf("read kubelet's probe metrics: %w", err)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	return parser.TextToMetricFamilies(strings.NewReader(string(body)))
