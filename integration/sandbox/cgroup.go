@@ -196,6 +196,20 @@ func (c *Cgroup) Kill() {
 	}
 }
 
+// peakMemory is the most memory the cgroup's processes used at once, as
+// the memory controller recorded it (cgroup v1 or v2).
+func (c *Cgroup) peakMemory() (int64, error) {
+	for _, mount := range c.mounts {
+		for _, file := range []string{"memory.max_usage_in_bytes", "memory.peak"} {
+			data, err := os.ReadFile(filepath.Join(mount, c.path, file))
+			if err == nil {
+				return strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("no memory controller records the cgroup's peak")
+}
+
 // cgroupMounts lists where the cgroup hierarchies are mounted.
 func cgroupMounts() ([]string, error) {
 	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup", "cgroup2"))

@@ -111,6 +111,9 @@ func supervise() (int, error) {
 	}
 
 	code, runErr := runSandboxed(cgroup, dir)
+	if peak, err := cgroup.peakMemory(); err == nil {
+		fmt.Fprintf(os.Stderr, "sandbox: peak memory of the tests and everything they started: %d MiB\n", peak>>20)
+	}
 	errs := []error{runErr}
 	if err := cgroup.destroy(); err != nil {
 		errs = append(errs, err)
