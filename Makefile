@@ -87,7 +87,8 @@ fuzz:
 # Deploying a stack. These targets run the official Pulumi CLI (with its Go
 # language host) from your own PATH, never the test build in .tools/bin.
 # `up`, `preview`, `down` and `acceptance` need a cluster; `render` does not.
-#   make up STACK=dev [KUBE_CONTEXT=kind-kind]   deploy (creates the stack)
+#   make up STACK=dev [KUBE_CONTEXT=kind-tinjis] [ANTAEUS_IMAGE=ref ANTAEUS_FLAVOR=prebuilt]
+#                                                deploy (creates the stack)
 #   make acceptance STACK=dev [CONNECT_TO=addr]  pay Antaeus's invoices, judge
 #   make drift STACK=dev                         fail if the cluster moved away from the stack
 #   make down STACK=dev                          destroy the stack
@@ -116,13 +117,17 @@ render: export PULUMI_CONFIG_PASSPHRASE :=
 endif
 
 ## stack: select STACK, creating it on first use; KUBE_CONTEXT=<context>
-## records the kubeconfig context it deploys to (tinjis:kubernetes.context)
+## records the kubeconfig context it deploys to (tinjis:kubernetes.context),
+## ANTAEUS_IMAGE=<ref> and ANTAEUS_FLAVOR=<stock|prebuilt> the Antaeus image
+## it runs (tinjis:antaeus.image and .flavor), all in Pulumi.STACK.yaml
 stack:
 	@if [[ -z "$${PULUMI_CONFIG_PASSPHRASE+set}$${PULUMI_CONFIG_PASSPHRASE_FILE+set}" && "$$PULUMI_BACKEND_URL" != https://* ]]; then \
 	  echo "Stack $(STACK) needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): its secrets are encrypted with it." >&2; exit 1; fi
 	@if [[ "$$PULUMI_BACKEND_URL" == file://* ]]; then mkdir -p "$${PULUMI_BACKEND_URL#file://}"; fi
 	pulumi stack select --create $(STACK)
 	$(if $(KUBE_CONTEXT),pulumi config set --stack $(STACK) --path kubernetes.context '$(KUBE_CONTEXT)')
+	$(if $(ANTAEUS_IMAGE),pulumi config set --stack $(STACK) --path antaeus.image '$(ANTAEUS_IMAGE)')
+	$(if $(ANTAEUS_FLAVOR),pulumi config set --stack $(STACK) --path antaeus.flavor '$(ANTAEUS_FLAVOR)')
 
 ## up: deploy STACK (dev by default) to its cluster
 up: stack

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	psaapi "k8s.io/pod-security-admission/api"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/tinjis/tinjis/infra/config"
 )
@@ -33,6 +34,7 @@ type manifests struct {
 	budgets         []policyv1.PodDisruptionBudget
 	roles           []rbacv1.Role
 	roleBindings    []rbacv1.RoleBinding
+	httpRoutes      []gatewayv1.HTTPRoute
 	others          []string
 }
 
@@ -59,6 +61,8 @@ func (m *manifests) add(u *unstructured.Unstructured) error {
 		err = appendConverted(&m.roles, into)
 	case "RoleBinding.rbac.authorization.k8s.io":
 		err = appendConverted(&m.roleBindings, into)
+	case "HTTPRoute.gateway.networking.k8s.io":
+		err = appendConverted(&m.httpRoutes, into)
 	default:
 		m.others = append(m.others, u.GetKind()+" "+u.GetNamespace()+"/"+u.GetName())
 	}
@@ -201,6 +205,19 @@ func checkDeclaredStack(t *testing.T, cfg config.Config, m *manifests) {
 		t.Errorf("PAYMENT_PROVIDER_ENDPOINT = %q names no port of a Service selecting the payments pods (want http://<service>.<namespace>%s:<port>/...)", endpoint, wantHostSuffix)
 	})
 
+	t.Run("in gateway mode an HTTPRoute sends the host to Antaeus's Service through the configured Gateway, else there is none", func(t *testing.T) {
+		if cfg.Expose.Mode != config.ExposeGateway {
+			if len(m.httpRoutes) != 0 {
+				t.Errorf("%d HTTPRoutes in %s mode, want none", len(m.httpRoutes), cfg.Expose.Mode)
+			}
+			return
+		}
+		if len(m.httpRoutes) != 1 {
+			t.Fatalf("%d HTTPRoutes, want 1", len(m.httpRoutes))
+		}
+		checkRoute(t, cfg.Expose.Gateway, m.httpRoutes[0], m.servicesSelecting(m.deployment(t, config.ServiceAntaeus)))
+	})
+
 	t.Run("every namespace denies all traffic by default", func(t *testing.T) {
 		if len(m.namespaces) < 2 {
 			t.Fatalf("got %d Namespaces, want one per service", len(m.namespaces))
@@ -319,6 +336,32 @@ func checkHighAvailability(t *testing.T, m *manifests, d appsv1.Deployment) {
 	t.Error("highAvailability without a PodDisruptionBudget selecting the payments pods")
 }
 
+// checkRoute checks that route attaches to the Gateway g names, for its
+// host, and sends everything to a port of one of services.
+func checkRoute(t *testing.T, g *config.Gateway, route gatewayv1.HTTPRoute, services []corev1.Service) {
+	t.Helper()
+	parents := route.Spec.ParentRefs
+	if len(parents) != 1 || string(parents[0].Name) != g.Name || parents[0].Namespace == nil || string(*parents[0].Namespace) != g.Namespace {
+		t.Errorf("HTTPRoute %s attaches to %+v, want the Gateway %s/%s", route.Name, parents, g.Namespace, g.Name)
+	} else if section := string(deref(parents[0].SectionName)); section != g.SectionName {
+		t.Errorf("HTTPRoute %s attaches to the listener %q, want %q", route.Name, section, g.SectionName)
+	}
+	if len(route.Spec.Hostnames) != 1 || string(route.Spec.Hostnames[0]) != g.Host {
+		t.Errorf("HTTPRoute %s answers for %v, want %s", route.Name, route.Spec.Hostnames, g.Host)
+	}
+	if len(route.Spec.Rules) != 1 || len(route.Spec.Rules[0].BackendRefs) != 1 {
+		t.Fatalf("HTTPRoute %s rules %+v, want one rule with one backend", route.Name, route.Spec.Rules)
+	}
+	backend := route.Spec.Rules[0].BackendRefs[0]
+	if !slices.ContainsFunc(services, func(s corev1.Service) bool {
+		return s.Namespace == route.Namespace && s.Name == string(backend.Name) && slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool {
+			return backend.Port != nil && p.Port == int32(*backend.Port)
+		})
+	}) {
+		t.Errorf("HTTPRoute %s sends traffic to %s:%v, no port of a Service selecting Antaeus's pods", route.Name, backend.Name, deref(backend.Port))
+	}
+}
+
 func isDefaultDeny(p networkingv1.NetworkPolicy) bool {
 	return len(p.Spec.PodSelector.MatchLabels) == 0 && len(p.Spec.PodSelector.MatchExpressions) == 0 &&
 		len(p.Spec.Ingress) == 0 && len(p.Spec.Egress) == 0 &&
@@ -373,6 +416,9 @@ func (m *manifests) metas() []objectMeta {
 	}
 	for i := range m.serviceAccounts {
 		add("ServiceAccount", &m.serviceAccounts[i])
+	}
+	for i := range m.httpRoutes {
+		add("HTTPRoute", &m.httpRoutes[i])
 	}
 	return all
 }

@@ -44,6 +44,10 @@ type Kubernetes struct {
 	// RenderYamlToDirectory, when set, writes every manifest to this
 	// directory instead of applying it; no cluster is contacted.
 	RenderYamlToDirectory string `json:"renderYamlToDirectory"`
+	// ClusterIdentifier names the cluster for Pulumi: the stack's objects
+	// are replaced only when it changes, never because the kubeconfig's
+	// path or context name did. It defaults to the environment.
+	ClusterIdentifier string `json:"clusterIdentifier"`
 	// ClusterDomain is the cluster's DNS domain, cluster.local by default.
 	ClusterDomain string `json:"clusterDomain"`
 }
@@ -93,8 +97,9 @@ const (
 	// FlavorStock is the upstream image: it runs as root and downloads
 	// Gradle and every dependency from the internet when it starts.
 	FlavorStock Flavor = "stock"
-	// FlavorPrebuilt is the image built by antaeus/Dockerfile: non-root,
-	// nothing downloaded at start.
+	// FlavorPrebuilt is an image with Antaeus built in ahead (the
+	// operator's, or the stand-in from `make images`): non-root, nothing
+	// downloaded at start.
 	FlavorPrebuilt Flavor = "prebuilt"
 )
 
@@ -120,21 +125,52 @@ type Antaeus struct {
 type ExposeMode string
 
 const (
+	// ExposeGateway attaches an HTTPRoute to a Gateway (Gateway API).
+	ExposeGateway ExposeMode = "gateway"
+	// ExposeIngress declares an Ingress, for clusters that still run an
+	// Ingress controller (ingress-nginx reached its end of maintenance on
+	// 2026-03-24).
 	ExposeIngress      ExposeMode = "ingress"
 	ExposeLoadBalancer ExposeMode = "loadBalancer"
 	ExposeNodePort     ExposeMode = "nodePort"
 )
 
 // ExposeModes lists the accepted modes, in the order error messages name them.
-var ExposeModes = []ExposeMode{ExposeIngress, ExposeLoadBalancer, ExposeNodePort}
+var ExposeModes = []ExposeMode{ExposeGateway, ExposeIngress, ExposeLoadBalancer, ExposeNodePort}
 
 // Expose configures how Antaeus is reached from outside the cluster.
 type Expose struct {
 	Mode ExposeMode `json:"mode"`
+	// Gateway is required with mode gateway and refused otherwise.
+	Gateway *Gateway `json:"gateway"`
 	// Ingress is required with mode ingress and refused otherwise.
 	Ingress *Ingress `json:"ingress"`
 	// NodePort optionally fixes the port with mode nodePort.
 	NodePort int `json:"nodePort"`
+	// SkipAwait stops Pulumi waiting for the address a controller would
+	// publish (on the Ingress, or the LoadBalancer Service), for clusters
+	// where none does.
+	SkipAwait bool `json:"skipAwait"`
+}
+
+// Gateway configures the HTTPRoute that attaches Antaeus to a Gateway
+// someone else runs.
+type Gateway struct {
+	// Name and Namespace name the Gateway; SectionName optionally names
+	// one of its listeners.
+	Name        string `json:"name"`
+	Namespace   string `json:"namespace"`
+	SectionName string `json:"sectionName"`
+	// Host is the hostname the route answers for.
+	Host string `json:"host"`
+	// HTTPS says the listener terminates TLS, so antaeusUrl is https.
+	HTTPS bool `json:"https"`
+	// DataPlaneNamespaceLabels select the namespaces of the gateway's
+	// proxies, and DataPlaneCIDRs the addresses they connect from (for
+	// proxies outside the cluster that keep the client address): the only
+	// sources allowed to reach Antaeus. At least one is required.
+	DataPlaneNamespaceLabels map[string]string `json:"dataPlaneNamespaceLabels"`
+	DataPlaneCIDRs           []string          `json:"dataPlaneCIDRs"`
 }
 
 // Ingress configures the Ingress in front of Antaeus.
@@ -149,9 +185,6 @@ type Ingress struct {
 	// ControllerNamespaceLabels select the namespace of the ingress
 	// controller, the only one allowed to reach Antaeus.
 	ControllerNamespaceLabels map[string]string `json:"controllerNamespaceLabels"`
-	// SkipAwait stops Pulumi waiting for an address on the Ingress, for
-	// clusters where no controller publishes one.
-	SkipAwait bool `json:"skipAwait"`
 }
 
 // TLS reports whether the Ingress serves HTTPS.

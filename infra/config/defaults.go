@@ -27,6 +27,9 @@ func (c *Config) applyDefaults(stack string) {
 	if c.Environment == "" {
 		c.Environment = stack
 	}
+	if c.Kubernetes.ClusterIdentifier == "" {
+		c.Kubernetes.ClusterIdentifier = c.Environment
+	}
 	if c.Kubernetes.ClusterDomain == "" {
 		c.Kubernetes.ClusterDomain = DefaultClusterDomain
 	}

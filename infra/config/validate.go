@@ -6,6 +6,7 @@ import (
 	_ "crypto/sha256"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -121,14 +122,8 @@ func (p *problems) expose(e Expose) {
 	if !slices.Contains(ExposeModes, e.Mode) {
 		p.addf("%s.mode must be one of %s, not %q", key, join(ExposeModes), e.Mode)
 	}
-	switch {
-	case e.Mode == ExposeIngress && e.Ingress == nil:
-		p.addf("%s.ingress is required when %s.mode is %s: it needs at least host and controllerNamespaceLabels", key, key, ExposeIngress)
-	case e.Mode == ExposeIngress:
-		p.ingress(key+".ingress", *e.Ingress)
-	case e.Ingress != nil:
-		p.addf("%s.ingress is only used when %s.mode is %s, not %s: remove it or change the mode", key, key, ExposeIngress, e.Mode)
-	}
+	modeSettings(p, e.Mode, ExposeGateway, "gateway", e.Gateway, "name, namespace, host and the data plane's namespace labels or CIDRs", p.gateway)
+	modeSettings(p, e.Mode, ExposeIngress, "ingress", e.Ingress, "host and controllerNamespaceLabels", p.ingress)
 	if e.NodePort != 0 {
 		if e.Mode != ExposeNodePort {
 			p.addf("%s.nodePort is only used when %s.mode is %s, not %s", key, key, ExposeNodePort, e.Mode)
@@ -156,10 +151,53 @@ func (p *problems) ingress(key string, i Ingress) {
 	if len(i.ControllerNamespaceLabels) == 0 {
 		p.addf("%s.controllerNamespaceLabels is required: it selects the ingress controller's namespace, the only one allowed to reach Antaeus (e.g. kubernetes.io/metadata.name: ingress-nginx)", key)
 	}
-	for _, k := range sortedKeys(i.ControllerNamespaceLabels) {
-		v := i.ControllerNamespaceLabels[k]
+	p.labels(key+".controllerNamespaceLabels", i.ControllerNamespaceLabels)
+}
+
+// modeSettings checks the settings of one exposure mode: required with
+// that mode, refused with any other.
+func modeSettings[T any](p *problems, mode, owner ExposeMode, field string, settings *T, needs string, check func(key string, settings T)) {
+	key := KeyExpose + "." + field
+	switch {
+	case mode == owner && settings == nil:
+		p.addf("%s is required when %s.mode is %s: it needs at least %s", key, KeyExpose, owner, needs)
+	case mode == owner:
+		check(key, *settings)
+	case settings != nil:
+		p.addf("%s is only used when %s.mode is %s, not %s: remove it or change the mode", key, KeyExpose, owner, mode)
+	}
+}
+
+func (p *problems) gateway(key string, g Gateway) {
+	if msgs := validation.IsDNS1123Subdomain(g.Name); len(msgs) > 0 {
+		p.addf("%s.name must name the Gateway the route attaches to (a Kubernetes object name), not %q", key, g.Name)
+	}
+	if msgs := validation.IsDNS1123Label(g.Namespace); len(msgs) > 0 {
+		p.addf("%s.namespace must be the Gateway's namespace (a DNS label), not %q", key, g.Namespace)
+	}
+	if g.SectionName != "" && len(validation.IsDNS1123Subdomain(g.SectionName)) > 0 {
+		p.addf("%s.sectionName must name one of the Gateway's listeners (a DNS name), not %q", key, g.SectionName)
+	}
+	if msgs := validation.IsDNS1123Subdomain(g.Host); len(msgs) > 0 {
+		p.addf("%s.host must be a DNS name such as antaeus.example.com, not %q", key, g.Host)
+	}
+	if len(g.DataPlaneNamespaceLabels) == 0 && len(g.DataPlaneCIDRs) == 0 {
+		p.addf("%s.dataPlaneNamespaceLabels or %s.dataPlaneCIDRs is required: they select the gateway's proxies, the only sources allowed to reach Antaeus", key, key)
+	}
+	p.labels(key+".dataPlaneNamespaceLabels", g.DataPlaneNamespaceLabels)
+	for i, cidr := range g.DataPlaneCIDRs {
+		prefix, err := netip.ParsePrefix(cidr)
+		if err != nil || prefix != prefix.Masked() {
+			p.addf("%s.dataPlaneCIDRs[%d] must be a network in CIDR notation such as 172.18.0.0/16, not %q", key, i, cidr)
+		}
+	}
+}
+
+func (p *problems) labels(key string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		v := labels[k]
 		if len(validation.IsQualifiedName(k)) > 0 || len(validation.IsValidLabelValue(v)) > 0 {
-			p.addf("%s.controllerNamespaceLabels must hold Kubernetes labels, not %q: %q", key, k, v)
+			p.addf("%s must hold Kubernetes labels, not %q: %q", key, k, v)
 		}
 	}
 }

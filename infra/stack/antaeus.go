@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -40,6 +41,8 @@ type Antaeus struct {
 	Service    *corev1.Service
 	// Ingress is nil unless Antaeus is exposed through one.
 	Ingress *networkingv1.Ingress
+	// HTTPRoute is nil unless Antaeus is exposed through a Gateway.
+	HTTPRoute *apiextensions.CustomResource
 	// URL is where Antaeus is reached from outside the cluster.
 	URL pulumi.StringOutput
 }
@@ -88,7 +91,7 @@ func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	a.Service, a.Ingress, a.URL = exposed.Service, exposed.Ingress, exposed.URL
+	a.Service, a.Ingress, a.HTTPRoute, a.URL = exposed.Service, exposed.Ingress, exposed.HTTPRoute, exposed.URL
 	if err := isolateAntaeus(ctx, args, parent); err != nil {
 		return nil, err
 	}
@@ -106,17 +109,22 @@ func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pul
 	return a, nil
 }
 
-// isolateAntaeus lets in only the ingress controller (or anyone, when
-// exposed directly) and lets out only DNS, payments, and the internet when
-// the image downloads at start.
+// isolateAntaeus lets in only the gateway's data plane or the ingress
+// controller (or anyone, when exposed directly) and lets out only DNS,
+// payments, and the internet when the image downloads at start.
 func isolateAntaeus(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.ResourceOption) error {
 	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
 	if _, err := newDefaultDeny(ctx, w, ns, opts...); err != nil {
 		return err
 	}
-	from := fromAnywhere(w.port)
-	if args.Expose.Mode == config.ExposeIngress {
-		from = fromNamespaces(args.Expose.Ingress.ControllerNamespaceLabels, w.port)
+	var from networkingv1.NetworkPolicyIngressRuleArgs
+	switch e := args.Expose; e.Mode {
+	case config.ExposeGateway:
+		from = fromNetworks(e.Gateway.DataPlaneNamespaceLabels, e.Gateway.DataPlaneCIDRs, w.port)
+	case config.ExposeIngress:
+		from = fromNetworks(e.Ingress.ControllerNamespaceLabels, nil, w.port)
+	default:
+		from = fromAnywhere(w.port)
 	}
 	to := networkingv1.NetworkPolicyEgressRuleArray{toDNS(), toWorkload(args.Payments)}
 	if args.Config.Flavor.NeedsInternet() {

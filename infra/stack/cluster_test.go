@@ -46,6 +46,27 @@ func TestEveryObjectGoesThroughTheStacksOwnProvider(t *testing.T) {
 	}
 }
 
+func TestTheProviderIsNamedForItsClusterNotForTheKubeconfig(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		kubernetes string
+		want       string
+	}{
+		{"by default the environment names the cluster", `{"context":"kind-tinjis"}`, "dev"},
+		{"a stack may name its cluster itself", `{"context":"kind-tinjis","clusterIdentifier":"kind-tinjis-laptop"}`, "kind-tinjis-laptop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := deploy(t, "dev", committedConfig(t, "dev").with(t, config.KeyKubernetes, nil, tc.kubernetes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := stringInput(d.ofType(typeProvider)[0].inputs, "clusterIdentifier"); got != tc.want {
+				t.Errorf("provider clusterIdentifier %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestRenderingManifestsNeedsNoCluster(t *testing.T) {
 	// The provider refuses a kubeconfig next to renderYamlToDirectory, and its
 	// SDK fills a kubeconfig from KUBECONFIG when the program gives none.

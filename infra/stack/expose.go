@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -13,8 +14,9 @@ import (
 
 // Annotations read by tools outside the cluster's core.
 const (
-	// skipAwaitAnnotation stops Pulumi waiting for the Ingress to get an
-	// address, which never happens without an ingress controller.
+	// skipAwaitAnnotation stops Pulumi waiting for the Ingress or the
+	// LoadBalancer Service to get an address, which never happens without
+	// a controller that publishes one.
 	skipAwaitAnnotation = "pulumi.com/skipAwait"
 	// clusterIssuerAnnotation asks cert-manager for a certificate.
 	clusterIssuerAnnotation = "cert-manager.io/cluster-issuer"
@@ -22,6 +24,7 @@ const (
 
 // serviceTypes maps each way of exposing Antaeus to its Service's type.
 var serviceTypes = map[config.ExposeMode]string{
+	config.ExposeGateway:      "ClusterIP",
 	config.ExposeIngress:      "ClusterIP",
 	config.ExposeLoadBalancer: "LoadBalancer",
 	config.ExposeNodePort:     "NodePort",
@@ -32,6 +35,8 @@ type exposure struct {
 	Service *corev1.Service
 	// Ingress is nil unless the mode is ingress.
 	Ingress *networkingv1.Ingress
+	// HTTPRoute is nil unless the mode is gateway.
+	HTTPRoute *apiextensions.CustomResource
 	// URL is where users reach the workload.
 	URL pulumi.StringOutput
 }
@@ -39,13 +44,24 @@ type exposure struct {
 // expose declares the workload's Service, of the type the mode needs, and
 // whatever else the mode puts in front of it.
 func expose(ctx *pulumi.Context, w workload, ns pulumi.StringInput, e config.Expose, opts ...pulumi.ResourceOption) (exposure, error) {
-	svc, err := newService(ctx, w, ns, serviceTypes[e.Mode], e.NodePort, opts...)
+	svc, err := newService(ctx, w, ns, serviceReach{
+		serviceType: serviceTypes[e.Mode],
+		nodePort:    e.NodePort,
+		// Only a LoadBalancer Service waits for an address.
+		skipAwait: e.SkipAwait && e.Mode == config.ExposeLoadBalancer,
+	}, opts...)
 	if err != nil {
 		return exposure{}, err
 	}
 	switch e.Mode {
+	case config.ExposeGateway:
+		route, err := newHTTPRoute(ctx, w, ns, *e.Gateway, svc, opts...)
+		if err != nil {
+			return exposure{}, err
+		}
+		return exposure{Service: svc, HTTPRoute: route, URL: pulumi.String(gatewayURL(*e.Gateway)).ToStringOutput()}, nil
 	case config.ExposeIngress:
-		ing, err := newIngress(ctx, w, ns, *e.Ingress, svc, opts...)
+		ing, err := newIngress(ctx, w, ns, *e.Ingress, e.SkipAwait, svc, opts...)
 		if err != nil {
 			return exposure{}, err
 		}
@@ -59,10 +75,10 @@ func expose(ctx *pulumi.Context, w workload, ns pulumi.StringInput, e config.Exp
 	return exposure{}, fmt.Errorf("exposure mode %q is not implemented", e.Mode)
 }
 
-func newIngress(ctx *pulumi.Context, w workload, ns pulumi.StringInput, in config.Ingress, svc *corev1.Service, opts ...pulumi.ResourceOption) (*networkingv1.Ingress, error) {
+func newIngress(ctx *pulumi.Context, w workload, ns pulumi.StringInput, in config.Ingress, skipAwait bool, svc *corev1.Service, opts ...pulumi.ResourceOption) (*networkingv1.Ingress, error) {
 	meta := objectMeta(w, ns, w.name())
 	annotations := pulumi.StringMap{}
-	if in.SkipAwait {
+	if skipAwait {
 		annotations[skipAwaitAnnotation] = pulumi.String("true")
 	}
 	if in.CertManagerClusterIssuer != "" {

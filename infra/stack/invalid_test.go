@@ -46,15 +46,33 @@ func TestInvalidConfigsAreRefusedBeforeAnyResourceIsDeclared(t *testing.T) {
 			"tinjis:payments.logLevel must be a string, not a JSON number"},
 		{"no cluster and no rendering is refused: never the ambient context", config.KeyKubernetes, nil, "{}",
 			"tinjis:kubernetes must set context or kubeconfig (or renderYamlToDirectory to only render manifests)"},
-		{"an unknown exposure mode is refused", config.KeyExpose, []string{"mode"}, "hostPort",
-			`tinjis:expose.mode must be one of ingress, loadBalancer, nodePort, not "hostPort"`},
-		{"an ingress without a host is refused", config.KeyExpose, []string{"ingress", "host"}, nil,
+		{"an unknown exposure mode is refused", config.KeyExpose, nil, `{"mode":"hostPort"}`,
+			`tinjis:expose.mode must be one of gateway, ingress, loadBalancer, nodePort, not "hostPort"`},
+		{"gateway mode without its gateway is refused", config.KeyExpose, nil, `{"mode":"gateway"}`,
+			"tinjis:expose.gateway is required when tinjis:expose.mode is gateway"},
+		{"a gateway without a name is refused", config.KeyExpose, nil, gatewayExpose(`"namespace":"gw","host":"a.example.com","dataPlaneCIDRs":["10.0.0.0/8"]`),
+			`tinjis:expose.gateway.name must name the Gateway the route attaches to (a Kubernetes object name), not ""`},
+		{"a gateway without a namespace is refused", config.KeyExpose, nil, gatewayExpose(`"name":"public","host":"a.example.com","dataPlaneCIDRs":["10.0.0.0/8"]`),
+			`tinjis:expose.gateway.namespace must be the Gateway's namespace (a DNS label), not ""`},
+		{"a gateway listener that cannot be a section name is refused", config.KeyExpose, nil, gatewayExpose(`"name":"public","namespace":"gw","sectionName":"HTTPS 443","host":"a.example.com","dataPlaneCIDRs":["10.0.0.0/8"]`),
+			`tinjis:expose.gateway.sectionName must name one of the Gateway's listeners (a DNS name), not "HTTPS 443"`},
+		{"a gateway route without a host is refused", config.KeyExpose, nil, gatewayExpose(`"name":"public","namespace":"gw","dataPlaneCIDRs":["10.0.0.0/8"]`),
+			`tinjis:expose.gateway.host must be a DNS name such as antaeus.example.com, not ""`},
+		{"a gateway without its data plane is refused: the policy would admit no one", config.KeyExpose, nil, gatewayExpose(`"name":"public","namespace":"gw","host":"a.example.com"`),
+			"tinjis:expose.gateway.dataPlaneNamespaceLabels or tinjis:expose.gateway.dataPlaneCIDRs is required"},
+		{"a data plane address that is not a network is refused", config.KeyExpose, nil, gatewayExpose(`"name":"public","namespace":"gw","host":"a.example.com","dataPlaneCIDRs":["172.18.0.1/16"]`),
+			`tinjis:expose.gateway.dataPlaneCIDRs[0] must be a network in CIDR notation such as 172.18.0.0/16, not "172.18.0.1/16"`},
+		{"data plane labels that are not labels are refused", config.KeyExpose, nil, gatewayExpose(`"name":"public","namespace":"gw","host":"a.example.com","dataPlaneNamespaceLabels":{"kubernetes.io/metadata.name":"Gateway System"}`),
+			`tinjis:expose.gateway.dataPlaneNamespaceLabels must hold Kubernetes labels, not "kubernetes.io/metadata.name": "Gateway System"`},
+		{"gateway settings with another mode are refused", config.KeyExpose, nil, `{"mode":"nodePort","gateway":{"name":"public"}}`,
+			"tinjis:expose.gateway is only used when tinjis:expose.mode is gateway, not nodePort"},
+		{"an ingress without a host is refused", config.KeyExpose, nil, ingressExpose(`"controllerNamespaceLabels":{"kubernetes.io/metadata.name":"ingress-nginx"}`),
 			`tinjis:expose.ingress.host must be a DNS name such as antaeus.example.com, not ""`},
-		{"an ingress without the controller's namespace is refused", config.KeyExpose, []string{"ingress", "controllerNamespaceLabels"}, nil,
+		{"an ingress without the controller's namespace is refused", config.KeyExpose, nil, ingressExpose(`"host":"a.example.com"`),
 			"tinjis:expose.ingress.controllerNamespaceLabels is required"},
-		{"a cert-manager issuer without a Secret to write to is refused", config.KeyExpose, []string{"ingress", "certManagerClusterIssuer"}, "letsencrypt",
+		{"a cert-manager issuer without a Secret to write to is refused", config.KeyExpose, nil, ingressExpose(`"host":"a.example.com","controllerNamespaceLabels":{"kubernetes.io/metadata.name":"ingress-nginx"},"certManagerClusterIssuer":"letsencrypt"`),
 			"tinjis:expose.ingress.tlsSecretName is required with tinjis:expose.ingress.certManagerClusterIssuer"},
-		{"ingress settings with another mode are refused", config.KeyExpose, []string{"mode"}, "loadBalancer",
+		{"ingress settings with another mode are refused", config.KeyExpose, nil, `{"mode":"loadBalancer","ingress":{"host":"a.example.com"}}`,
 			"tinjis:expose.ingress is only used when tinjis:expose.mode is ingress, not loadBalancer"},
 		{"a node port outside the cluster's range is refused", config.KeyExpose, nil, `{"mode":"nodePort","nodePort":80}`,
 			"tinjis:expose.nodePort must be from 30000 to 32767, not 80"},
@@ -99,4 +117,14 @@ func TestEveryProblemOfAConfigIsReportedAtOnce(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, key)
 		}
 	}
+}
+
+// gatewayExpose is tinjis:expose in gateway mode with the given fields.
+func gatewayExpose(fields string) string {
+	return `{"mode":"gateway","gateway":{` + fields + `}}`
+}
+
+// ingressExpose is tinjis:expose in ingress mode with the given fields.
+func ingressExpose(fields string) string {
+	return `{"mode":"ingress","ingress":{` + fields + `}}`
 }

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/tinjis/tinjis/infra/config"
 )
@@ -24,6 +25,7 @@ type manifests struct {
 	deployments     []appsv1.Deployment
 	services        []corev1.Service
 	ingresses       []networkingv1.Ingress
+	routes          []gatewayv1.HTTPRoute
 	policies        []networkingv1.NetworkPolicy
 	roles           []rbacv1.Role
 	bindings        []rbacv1.RoleBinding
@@ -45,6 +47,7 @@ func manifestsOf(t *testing.T, d deployment) manifests {
 		deployments:     objects[appsv1.Deployment](t, d.declared, typeDeployment),
 		services:        objects[corev1.Service](t, d.declared, typeService),
 		ingresses:       objects[networkingv1.Ingress](t, d.declared, typeIngress),
+		routes:          objects[gatewayv1.HTTPRoute](t, d.declared, typeHTTPRoute),
 		policies:        objects[networkingv1.NetworkPolicy](t, d.declared, typeNetworkPolicy),
 		roles:           objects[rbacv1.Role](t, d.declared, typeRole),
 		bindings:        objects[rbacv1.RoleBinding](t, d.declared, typeRoleBinding),

@@ -32,6 +32,7 @@ const (
 	typeDeployment     = "kubernetes:apps/v1:Deployment"
 	typeService        = "kubernetes:core/v1:Service"
 	typeIngress        = "kubernetes:networking.k8s.io/v1:Ingress"
+	typeHTTPRoute      = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 	typeNetworkPolicy  = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 	typeRole           = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 	typeRoleBinding    = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"

@@ -154,8 +154,16 @@ func TestAntaeusReachesTheInternetOnlyWhenItsImageDownloadsAtStart(t *testing.T)
 	}
 }
 
-func TestAntaeusAdmitsTheIngressControllerOrAnyoneWhenExposedDirectly(t *testing.T) {
+func TestAntaeusAdmitsTheGatewayOrIngressControllerOrAnyoneWhenExposedDirectly(t *testing.T) {
 	controller := map[string]string{namespaceNameLabel: "ingress-nginx"}
+	dataPlane := map[string]string{namespaceNameLabel: "gateway-system"}
+	gateway := func(admitted map[string]any) map[string]any {
+		g := map[string]any{"name": "public", "namespace": "gateway-system", "host": "antaeus.example.com"}
+		for k, v := range admitted {
+			g[k] = v
+		}
+		return map[string]any{"mode": "gateway", "gateway": g}
+	}
 	for _, tc := range []struct {
 		name   string
 		expose map[string]any
@@ -165,6 +173,12 @@ func TestAntaeusAdmitsTheIngressControllerOrAnyoneWhenExposedDirectly(t *testing
 			"mode":    "ingress",
 			"ingress": map[string]any{"host": "antaeus.example.com", "controllerNamespaceLabels": controller},
 		}, []networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: controller}}}},
+		{"behind a gateway, only its data plane's namespace may call", gateway(map[string]any{"dataPlaneNamespaceLabels": dataPlane}),
+			[]networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: dataPlane}}}},
+		{"behind a gateway outside the cluster, only its addresses may call", gateway(map[string]any{"dataPlaneCIDRs": []string{"172.18.0.0/16", "fd00:18::/64"}}),
+			[]networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "172.18.0.0/16"}}, {IPBlock: &networkingv1.IPBlock{CIDR: "fd00:18::/64"}}}},
+		{"behind a gateway with both, its namespace and its addresses may call", gateway(map[string]any{"dataPlaneNamespaceLabels": dataPlane, "dataPlaneCIDRs": []string{"10.1.0.0/16"}}),
+			[]networkingv1.NetworkPolicyPeer{{NamespaceSelector: &metav1.LabelSelector{MatchLabels: dataPlane}}, {IPBlock: &networkingv1.IPBlock{CIDR: "10.1.0.0/16"}}}},
 		{"through a load balancer, anyone may call", map[string]any{"mode": "loadBalancer"}, nil},
 		{"through node ports, anyone may call", map[string]any{"mode": "nodePort"}, nil},
 	} {

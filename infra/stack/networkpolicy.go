@@ -115,13 +115,21 @@ func fromWorkload(p peer, port int) networkingv1.NetworkPolicyIngressRuleArgs {
 	}
 }
 
-// fromNamespaces admits calls from any pod of the namespaces matching
-// labels on port.
-func fromNamespaces(labels map[string]string, port int) networkingv1.NetworkPolicyIngressRuleArgs {
-	return networkingv1.NetworkPolicyIngressRuleArgs{
-		From: networkingv1.NetworkPolicyPeerArray{networkingv1.NetworkPolicyPeerArgs{
+// fromNetworks admits calls on port from any pod of the namespaces
+// matching labels (none when labels is empty) and from the addresses of
+// cidrs.
+func fromNetworks(labels map[string]string, cidrs []string, port int) networkingv1.NetworkPolicyIngressRuleArgs {
+	var peers networkingv1.NetworkPolicyPeerArray
+	if len(labels) > 0 {
+		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{
 			NamespaceSelector: metav1.LabelSelectorArgs{MatchLabels: stringMap(labels)},
-		}},
+		})
+	}
+	for _, cidr := range cidrs {
+		peers = append(peers, networkingv1.NetworkPolicyPeerArgs{IpBlock: networkingv1.IPBlockArgs{Cidr: pulumi.String(cidr)}})
+	}
+	return networkingv1.NetworkPolicyIngressRuleArgs{
+		From:  peers,
 		Ports: networkingv1.NetworkPolicyPortArray{tcpPort(port)},
 	}
 }

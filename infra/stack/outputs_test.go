@@ -80,7 +80,7 @@ func TestOutputsSayWhereEverythingIs(t *testing.T) {
 			want := map[string]string{
 				outputs.AntaeusNamespace:  m.deploymentOf(t, config.ServiceAntaeus).Namespace,
 				outputs.PaymentsNamespace: m.deploymentOf(t, config.ServicePayments).Namespace,
-				outputs.AntaeusURL:        ingressURL(m.config.Expose.Ingress),
+				outputs.AntaeusURL:        committedURL(t, m.config.Expose),
 			}
 			for key, value := range want {
 				if d.outputs[key] != value {
@@ -99,9 +99,22 @@ func TestOutputsSayWhereEverythingIs(t *testing.T) {
 	}
 }
 
-func ingressURL(in *config.Ingress) string {
-	if in.TLS() {
-		return "https://" + in.Host
+// committedURL is where a committed stack says Antaeus is reached, before
+// any controller has published an address.
+func committedURL(t *testing.T, e config.Expose) string {
+	t.Helper()
+	switch {
+	case e.Mode == config.ExposeGateway && e.Gateway.HTTPS:
+		return "https://" + e.Gateway.Host
+	case e.Mode == config.ExposeGateway:
+		return "http://" + e.Gateway.Host
+	case e.Mode == config.ExposeIngress && e.Ingress.TLS():
+		return "https://" + e.Ingress.Host
+	case e.Mode == config.ExposeIngress:
+		return "http://" + e.Ingress.Host
+	case e.Mode == config.ExposeLoadBalancer:
+		return "" // no address until the cloud gives one
 	}
-	return "http://" + in.Host
+	t.Fatalf("no committed stack is exposed as %s", e.Mode)
+	return ""
 }

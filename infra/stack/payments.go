@@ -83,7 +83,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 			return nil, err
 		}
 	}
-	p.Service, err = newService(ctx, w, ns, "ClusterIP", 0, parent)
+	p.Service, err = newService(ctx, w, ns, clusterOnly, parent)
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,14 @@ import (
 
 // newProvider is the only way resources reach a cluster: the kubeconfig and
 // context the stack names, or no cluster at all when it renders manifests.
+// The cluster identifier, not the kubeconfig, decides whether the provider
+// (and with it every object, Antaeus's invoices too) is replaced: a moved
+// kubeconfig file or a renamed context is only an update of the provider.
 func newProvider(ctx *pulumi.Context, k config.Kubernetes, opts ...pulumi.ResourceOption) (*kubernetes.Provider, error) {
 	args := &kubernetes.ProviderArgs{
 		Kubeconfig:            optionalString(k.Kubeconfig),
 		Context:               optionalString(k.Context),
+		ClusterIdentifier:     pulumi.String(k.ClusterIdentifier),
 		RenderYamlToDirectory: optionalString(k.RenderYamlToDirectory),
 	}
 	if k.RenderYamlToDirectory != "" {

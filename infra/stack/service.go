@@ -9,22 +9,38 @@ import (
 // container port named http.
 const servicePort = 80
 
-// newService declares the workload's Service, of the given type (ClusterIP,
-// LoadBalancer or NodePort). A nodePort of 0 lets the cluster pick one.
-func newService(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, serviceType string, nodePort int, opts ...pulumi.ResourceOption) (*corev1.Service, error) {
+// serviceReach is how a Service is reached.
+type serviceReach struct {
+	// serviceType is ClusterIP, LoadBalancer or NodePort.
+	serviceType string
+	// nodePort fixes the node port; 0 lets the cluster pick one.
+	nodePort int
+	// skipAwait stops Pulumi waiting for a load balancer's address.
+	skipAwait bool
+}
+
+// clusterOnly is a Service reached only from inside the cluster.
+var clusterOnly = serviceReach{serviceType: "ClusterIP"}
+
+// newService declares the workload's Service, reached as r says.
+func newService(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, r serviceReach, opts ...pulumi.ResourceOption) (*corev1.Service, error) {
 	port := corev1.ServicePortArgs{
 		Name:       pulumi.String(httpPortName),
 		Port:       pulumi.Int(servicePort),
 		TargetPort: pulumi.String(httpPortName),
 		Protocol:   pulumi.String("TCP"),
 	}
-	if nodePort != 0 {
-		port.NodePort = pulumi.Int(nodePort)
+	if r.nodePort != 0 {
+		port.NodePort = pulumi.Int(r.nodePort)
+	}
+	meta := objectMeta(w, namespace, w.name())
+	if r.skipAwait {
+		meta.Annotations = pulumi.StringMap{skipAwaitAnnotation: pulumi.String("true")}
 	}
 	return corev1.NewService(ctx, w.name(), &corev1.ServiceArgs{
-		Metadata: objectMeta(w, namespace, w.name()),
+		Metadata: meta,
 		Spec: corev1.ServiceSpecArgs{
-			Type:     pulumi.String(serviceType),
+			Type:     pulumi.String(r.serviceType),
 			Selector: stringMap(w.selector()),
 			Ports:    corev1.ServicePortArray{port},
 		},

@@ -4,8 +4,9 @@
 // kube-controller-manager, kube-scheduler, and one real node: containerd
 // and runc running the pods, kubelet executing their probes, kube-proxy
 // serving Services, CoreDNS answering for the cluster domain, and
-// kube-router enforcing NetworkPolicies. Nothing is pulled: the node runs
-// images built on this machine and imported into it.
+// kube-router enforcing NetworkPolicies; and the Gateway API's CRDs.
+// Nothing is pulled: the node runs images built on this machine and
+// imported into it.
 //
 // It runs inside the sandbox (package sandbox): the node's links, routes,
 // netfilter rules, mounts, cgroups and processes stay there, off the host.
@@ -160,6 +161,9 @@ func Start(ctx context.Context, dir string) (_ *ControlPlane, err error) {
 	runtimeReady := make(chan error, 1)
 	go func() { runtimeReady <- cp.startRuntime(ctx, l, cp.node, binaries, images.archive, images.all) }()
 	if err := waitHealthy(ctx, apiserver, cp.server+"/readyz", adminConfig); err != nil {
+		return nil, errors.Join(err, <-runtimeReady)
+	}
+	if err := installGatewayAPI(ctx, apiserver, adminConfig); err != nil {
 		return nil, errors.Join(err, <-runtimeReady)
 	}
 

@@ -4,10 +4,13 @@
 package repo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/mod/modfile"
 )
@@ -85,4 +88,28 @@ func Tool(name string) (string, error) {
 		return "", fmt.Errorf("%s is not an executable file", path)
 	}
 	return path, nil
+}
+
+// ModuleDir returns the directory, in Go's module cache, of a module the
+// product requires, at the version the product's go.mod pins.
+func ModuleDir(ctx context.Context, module string) (string, error) {
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", module)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			err = fmt.Errorf("%w: %s", err, exitErr.Stderr)
+		}
+		return "", fmt.Errorf("find module %s: %w", module, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("module %s is not downloaded: run `go mod download %s` in %s", module, module, root)
+	}
+	return dir, nil
 }
