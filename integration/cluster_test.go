@@ -150,6 +150,12 @@ func TestStacksOnALiveCluster(t *testing.T) {
 			namespace := k.stackDeployment(t, stacks[0], config.ServicePayments).Namespace
 			k.checkPrivilegedPodRefused(t, namespace)
 		}},
+		{"NetworkPolicy allows and denies every pair as the config says, evaluated and measured", func(t *testing.T) {
+			checkNetworkIsolation(t, k, stacks)
+		}},
+		{"the Gateway stack's route is validated, and another kubeconfig for the cluster replaces nothing", func(t *testing.T) {
+			checkGatewayRouteAndClusterIdentity(t, cp, k, gatewayStack(t, stacks))
+		}},
 		{"a developer allowed only payments deploys it with their own credentials, and not antaeus", func(t *testing.T) {
 			s := stacks[0]
 			developer := developerOfOnly(t, s.cfg, config.ServicePayments)
@@ -205,8 +211,8 @@ func TestStacksOnALiveCluster(t *testing.T) {
 // clusterOverrides are the only changes to a committed stack: point it at
 // the test cluster, run images the node has (it pulls nothing: the Antaeus
 // stand-in for the operator's Antaeus, our payments build for a digest
-// that was never built here), and let the Ingress be created without
-// waiting for an address no controller will publish.
+// that was never built here), and create an Ingress or a LoadBalancer
+// Service without waiting for an address no controller will publish.
 func clusterOverrides(cp *controlplane.ControlPlane, committed config.Config) []pulumistack.Override {
 	images := cp.Images()
 	overrides := []pulumistack.Override{
@@ -217,10 +223,8 @@ func clusterOverrides(cp *controlplane.ControlPlane, committed config.Config) []
 	if committed.Payments.Image != images.Payments.Ref.String() {
 		overrides = append(overrides, pulumistack.Override{Path: config.KeyPayments + ".image", Value: images.Payments.PinnedRef()})
 	}
-	if committed.Expose.Mode == config.ExposeIngress {
-		overrides = append(overrides, pulumistack.Override{Path: config.KeyExpose + ".ingress.skipAwait", Value: "true"})
-	}
-	return overrides
+	// No controller publishes an Ingress's or a LoadBalancer's address here.
+	return append(overrides, pulumistack.Override{Path: config.KeyExpose + ".skipAwait", Value: "true"})
 }
 
 func loadConfig(t *testing.T, s *liveStack) config.Config {

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
@@ -29,43 +28,23 @@ import (
 // providerType is the Pulumi type of the Kubernetes provider resource.
 const providerType = "pulumi:providers:kubernetes"
 
-// TestGatewayRouteAndClusterIdentityOnALiveCluster deploys the committed
-// stack that is exposed through a Gateway onto a cluster with the Gateway
-// API's CRDs, checks that the API server holds the route as the program
-// declared it and validates routes against the Gateway API's schema, then
-// points the stack at the same cluster through a kubeconfig of another
-// path, context name and form: only the provider may change, no object is
-// replaced, and Antaeus's pod (its invoices) lives on. (Without the
-// provider's clusterIdentifier, the changed CA form alone makes the
-// provider's heuristic replace every object.)
-func TestGatewayRouteAndClusterIdentityOnALiveCluster(t *testing.T) {
-	started := time.Now()
-	cp := controlplane.StartForTest(t)
-	t.Logf("cluster ready in %s", time.Since(started).Round(time.Millisecond))
-	k := newKube(t, cp)
-
-	s := gatewayStack(t)
-	pulumistack.Apply(t, s.stack, clusterOverrides(cp, s.cfg)...)
-	s.cfg = loadConfig(t, s)
+// checkGatewayRouteAndClusterIdentity takes the deployed stack that is
+// exposed through a Gateway (the cluster has the Gateway API's CRDs),
+// checks that the API server holds the route as the program declared it
+// and validates routes against the Gateway API's schema, then points the
+// stack at the same cluster through a kubeconfig of another path, context
+// name and form: only the provider may change, no object is replaced, and
+// Antaeus's pod (its invoices) lives on. (Without the provider's
+// clusterIdentifier, the changed CA form alone makes the provider's
+// heuristic replace every object.)
+func checkGatewayRouteAndClusterIdentity(t *testing.T, cp *controlplane.ControlPlane, k *kube, s *liveStack) {
 	var route gatewayv1.HTTPRoute
-
 	steps := []struct {
 		name string
 		run  func(t *testing.T)
 	}{
-		{"pulumi up creates the HTTPRoute, accepted by the API server", func(t *testing.T) {
-			upStarted := time.Now()
-			var out bytes.Buffer
-			if _, err := s.stack.Up(t.Context(), optup.ProgressStreams(&out)); err != nil {
-				t.Fatalf("pulumi up %s: %v\n%s", s.name, err, out.String())
-			}
-			t.Logf("pulumi up %s: %s", s.name, time.Since(upStarted).Round(time.Millisecond))
-			objects, err := pulumistack.Objects(t.Context(), s.stack)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.objects = objects
-			m := k.fetch(t, objects)
+		{"the HTTPRoute is as declared, accepted by the API server", func(t *testing.T) {
+			m := k.fetch(t, s.objects)
 			if len(m.httpRoutes) != 1 {
 				t.Fatalf("the cluster holds %d of the stack's HTTPRoutes, want 1", len(m.httpRoutes))
 			}
@@ -101,7 +80,8 @@ func TestGatewayRouteAndClusterIdentityOnALiveCluster(t *testing.T) {
 		}},
 		{"the same cluster through another kubeconfig file, context name and CA form changes only the provider", func(t *testing.T) {
 			antaeusPod := k.antaeusPodUID(t, s)
-			kubeconfig := movedKubeconfig(t, cp.Kubeconfig(controlplane.AdminUser), "tinjis-test-renamed")
+			// In the cluster's directory: the stack reads it until it is destroyed.
+			kubeconfig := movedKubeconfig(t, cp.Kubeconfig(controlplane.AdminUser), filepath.Join(cp.Dir(), "moved-kubeconfig"), "tinjis-test-renamed")
 			pulumistack.Apply(t, s.stack,
 				pulumistack.Override{Path: config.KeyKubernetes + ".kubeconfig", Value: kubeconfig},
 				pulumistack.Override{Path: config.KeyKubernetes + ".context", Value: "tinjis-test-renamed"},
@@ -140,12 +120,10 @@ func TestGatewayRouteAndClusterIdentityOnALiveCluster(t *testing.T) {
 	}
 }
 
-// gatewayStack is the committed stack exposed through a Gateway.
-func gatewayStack(t *testing.T) *liveStack {
+// gatewayStack is the stack exposed through a Gateway.
+func gatewayStack(t *testing.T, stacks []*liveStack) *liveStack {
 	t.Helper()
-	for _, name := range committedStacks {
-		s := &liveStack{name: name, stack: pulumistack.New(t, name)}
-		s.cfg = loadConfig(t, s)
+	for _, s := range stacks {
 		if s.cfg.Expose.Mode == config.ExposeGateway {
 			return s
 		}
@@ -183,9 +161,9 @@ func previewSteps(t *testing.T, s *liveStack) ([]apitype.StepEventMetadata, stri
 
 // movedKubeconfig writes the kubeconfig in another form, at another path:
 // its context and cluster entries renamed to name and the cluster's CA
-// certificate in a file of its own instead of inline. It reaches the same
-// cluster as the same user.
-func movedKubeconfig(t *testing.T, path, name string) string {
+// certificate in a file of its own instead of inline, both in dir. It
+// reaches the same cluster as the same user.
+func movedKubeconfig(t *testing.T, path, dir, name string) string {
 	t.Helper()
 	cfg, err := clientcmd.LoadFromFile(path)
 	if err != nil {
@@ -196,7 +174,6 @@ func movedKubeconfig(t *testing.T, path, name string) string {
 		t.Fatalf("%s has no current context with a cluster", path)
 	}
 	cluster := cfg.Clusters[context.Cluster]
-	dir := filepath.Join(t.TempDir(), "moved")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}

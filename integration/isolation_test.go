@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -21,8 +20,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tinjis/tinjis/infra/config"
-	"github.com/tinjis/tinjis/integration/controlplane"
-	"github.com/tinjis/tinjis/integration/internal/pulumistack"
 	"github.com/tinjis/tinjis/integration/reachability"
 	"github.com/tinjis/tinjis/integration/testimages"
 )
@@ -46,17 +43,14 @@ var (
 	outsideAddress = netip.MustParseAddr("203.0.113.10")
 )
 
-// TestNetworkIsolationOnALiveCluster deploys every committed stack, adds
-// probe pods, reads back what the API server holds and evaluates its
-// NetworkPolicies with an independent engine: every pair of source and
-// destination must be allowed or denied exactly as the stack's config
-// says. No CNI runs here; the verdicts are what one that enforces
-// NetworkPolicy must do.
-func TestNetworkIsolationOnALiveCluster(t *testing.T) {
+// checkNetworkIsolation adds probe pods around the deployed stacks, reads
+// back what the API server holds and evaluates its NetworkPolicies with an
+// independent engine, then measures every pair with real connections from
+// the sources' pods: each pair must be allowed or denied exactly as the
+// stack's config says, and the node must agree with the analyzer. Then a
+// payments policy broken on purpose must fail both.
+func checkNetworkIsolation(t *testing.T, k *kube, stacks []*liveStack) {
 	started := time.Now()
-	cp := controlplane.StartForTest(t)
-	k := newKube(t, cp)
-	stacks := upCommittedStacks(t, cp)
 	if len(stacks) != 2 {
 		t.Fatalf("the isolation matrix pairs each stack with another; got %d stacks", len(stacks))
 	}
@@ -76,7 +70,7 @@ func TestNetworkIsolationOnALiveCluster(t *testing.T) {
 	}
 	serveOutsideAddress(t)
 	prober := agentProber()
-	t.Logf("stacks deployed and probed in %s", time.Since(started).Round(time.Millisecond))
+	t.Logf("probes ready in %s", time.Since(started).Round(time.Millisecond))
 
 	t.Run("every pair is allowed or denied as the stack config says", func(t *testing.T) {
 		snapshot := k.snapshot(t)
@@ -140,29 +134,6 @@ func TestNetworkIsolationOnALiveCluster(t *testing.T) {
 	})
 }
 
-// upCommittedStacks runs pulumi up of every committed stack into the
-// cluster, changing only what points it there.
-func upCommittedStacks(t *testing.T, cp *controlplane.ControlPlane) []*liveStack {
-	t.Helper()
-	var stacks []*liveStack
-	for _, name := range committedStacks {
-		s := &liveStack{name: name, stack: pulumistack.New(t, name)}
-		pulumistack.Apply(t, s.stack, clusterOverrides(cp, loadConfig(t, s))...)
-		s.cfg = loadConfig(t, s)
-		var out bytes.Buffer
-		if _, err := s.stack.Up(t.Context(), optup.ProgressStreams(&out)); err != nil {
-			t.Fatalf("pulumi up %s: %v\n%s", name, err, out.String())
-		}
-		objects, err := pulumistack.Objects(t.Context(), s.stack)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.objects = objects
-		stacks = append(stacks, s)
-	}
-	return stacks
-}
-
 // isolationView is the matrix around one stack: its workloads, the other
 // stack's Antaeus and the probes as sources; its workloads, DNS and an
 // address outside the cluster as destinations.
@@ -178,8 +149,8 @@ type isolationView struct {
 	namespaces []*corev1.Namespace
 
 	// Row and column names.
-	antaeus, paymentsRow, otherAntaeus, stranger, spoof, inDefault, inController string
-	paymentsPort, paymentsOtherPort, antaeusPort, dnsUDP, dnsTCP, outside        string
+	antaeus, paymentsRow, otherAntaeus, stranger, spoof, inDefault, inFront string
+	paymentsPort, paymentsOtherPort, antaeusPort, dnsUDP, dnsTCP, outside   string
 }
 
 func newIsolationView(t *testing.T, k *kube, s, other *liveStack) *isolationView {
@@ -200,11 +171,11 @@ func newIsolationView(t *testing.T, k *kube, s, other *liveStack) *isolationView
 	v.stranger = v.addSource("stranger in "+payments.Namespace, podsOfProbe(stranger))
 	v.spoof = v.addSource(antaeus.Namespace+" labels in "+spoofingNamespace, podsOfProbe(spoof))
 	v.inDefault = v.addSource("pod in "+metav1.NamespaceDefault, podsOfProbe(inDefault))
-	if ns, ok := controllerNamespace(s.cfg); ok {
-		inController := probePod(ns.Name, "probe", probeLabels)
-		v.probes = append(v.probes, inController)
+	if ns, role, ok := frontNamespace(s.cfg); ok {
+		inFront := probePod(ns.Name, "probe", probeLabels)
+		v.probes = append(v.probes, inFront)
 		v.namespaces = append(v.namespaces, ns)
-		v.inController = v.addSource("pod in "+ns.Name+" (ingress controller)", podsOfProbe(inController))
+		v.inFront = v.addSource("pod in "+ns.Name+" ("+role+")", podsOfProbe(inFront))
 	}
 
 	paymentsPort := containerPort(t, payments)
@@ -239,7 +210,7 @@ func (v *isolationView) addDestination(d reachability.Destination) string {
 func (v *isolationView) expected(t *testing.T) reachability.Matrix {
 	t.Helper()
 	cfg := v.stack.cfg
-	exposedDirectly := cfg.Expose.Mode != config.ExposeIngress
+	exposedDirectly := cfg.Expose.Mode == config.ExposeLoadBalancer || cfg.Expose.Mode == config.ExposeNodePort
 	antaeusOnline := cfg.Antaeus.Flavor.NeedsInternet()
 	otherAntaeusOnline := v.other.cfg.Antaeus.Flavor.NeedsInternet()
 	rows := []struct {
@@ -256,7 +227,7 @@ func (v *isolationView) expected(t *testing.T) reachability.Matrix {
 		// the destination's ingress policy decides.
 		{v.spoof, []string{onlyIf(exposedDirectly, v.antaeusPort), v.dnsUDP, v.dnsTCP, v.outside}},
 		{v.inDefault, []string{onlyIf(exposedDirectly, v.antaeusPort), v.dnsUDP, v.dnsTCP, v.outside}},
-		{v.inController, []string{v.antaeusPort, v.dnsUDP, v.dnsTCP, v.outside}},
+		{v.inFront, []string{v.antaeusPort, v.dnsUDP, v.dnsTCP, v.outside}},
 	}
 	var allowed []reachability.Pair
 	for _, row := range rows {
@@ -318,19 +289,26 @@ func containerPort(t *testing.T, d *appsv1.Deployment) corev1.ContainerPort {
 	return corev1.ContainerPort{}
 }
 
-// controllerNamespace is the ingress controller's namespace the stack's
-// config selects, named after its kubernetes.io/metadata.name label when it
-// has one.
-func controllerNamespace(cfg config.Config) (*corev1.Namespace, bool) {
-	if cfg.Expose.Mode != config.ExposeIngress {
-		return nil, false
+// frontNamespace is the namespace of what the stack exposes Antaeus
+// through, as its config selects it: the ingress controller's, or the
+// gateway data plane's. It is named after its kubernetes.io/metadata.name
+// label when it has one; role says which it is.
+func frontNamespace(cfg config.Config) (ns *corev1.Namespace, role string, ok bool) {
+	var nsLabels map[string]string
+	switch cfg.Expose.Mode {
+	case config.ExposeIngress:
+		nsLabels, role = cfg.Expose.Ingress.ControllerNamespaceLabels, "ingress controller"
+	case config.ExposeGateway:
+		nsLabels, role = cfg.Expose.Gateway.DataPlaneNamespaceLabels, "gateway"
 	}
-	nsLabels := cfg.Expose.Ingress.ControllerNamespaceLabels
+	if len(nsLabels) == 0 {
+		return nil, "", false
+	}
 	name := nsLabels[corev1.LabelMetadataName]
 	if name == "" {
-		name = "ingress-controller-" + cfg.Environment
+		name = "front-" + cfg.Environment
 	}
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}, true
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}, role, true
 }
 
 // probePod is a pod that is not part of the product, running the
