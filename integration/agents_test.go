@@ -86,7 +86,7 @@ func restrictedContainer() *corev1.SecurityContext {
 // waitForAgent waits until the pod has an address and its agent answers.
 func (k *kube) waitForAgent(t *testing.T, namespace, name string) {
 	t.Helper()
-	controlplane.WaitUntil(t, podWaitTimeout, "the probe agent of "+namespace+"/"+name+" answers", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "the probe agent of "+namespace+"/"+name+" answers", func(ctx context.Context) (bool, error) {
 		pod, err := k.client.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil || pod.Status.PodIP == "" {
 			return false, err

@@ -29,8 +29,10 @@ import (
 	"github.com/tinjis/tinjis/integration/internal/pulumistack"
 )
 
-// waitTimeout bounds every wait on the cluster; kwok makes pods Ready at once.
-const waitTimeout = time.Minute
+// waitTimeout bounds every wait on the cluster. Images are local, but
+// probes run on their periods (payments' readiness every 5 s) and a new pod
+// waits for the policy engine to know its address.
+const waitTimeout = 2 * time.Minute
 
 // kube asks the test cluster, as its administrator.
 type kube struct {

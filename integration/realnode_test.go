@@ -34,10 +34,6 @@ import (
 	"github.com/tinjis/tinjis/integration/internal/repo"
 )
 
-// podWaitTimeout bounds waits on real pods: images are local, but probes
-// run on their periods (payments' readiness every 5 s).
-const podWaitTimeout = 2 * time.Minute
-
 // TestTheReviewersTestOnARealNode is the challenge's own test, automated on
 // a real node: deploy the dev stack (with the Antaeus stand-in as the
 // operator's Antaeus image, exposed on a node port), call Antaeus's
@@ -159,7 +155,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 			// refuses connections to a Service without endpoints.
 			paymentsURL := serviceURL(t, k, payments)
 			client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-			controlplane.WaitUntil(t, podWaitTimeout, "payments' Service refuses charges", func(ctx context.Context) (bool, error) {
+			controlplane.WaitUntil(t, waitTimeout, "payments' Service refuses charges", func(ctx context.Context) (bool, error) {
 				return charge(ctx, client, paymentsURL) != nil, nil
 			})
 			status, body := payAntaeus(t, antaeusURL)
@@ -174,7 +170,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 
 			k.scale(t, payments, *payments.Spec.Replicas)
 			k.waitRolledOut(t, payments)
-			controlplane.WaitUntil(t, podWaitTimeout, "payments' Service answers charges", func(ctx context.Context) (bool, error) {
+			controlplane.WaitUntil(t, waitTimeout, "payments' Service answers charges", func(ctx context.Context) (bool, error) {
 				return charge(ctx, client, paymentsURL) == nil, nil
 			})
 			status, body = payAntaeus(t, antaeusURL)
@@ -194,7 +190,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 // available.
 func (k *kube) waitAvailable(t *testing.T, namespace, name string) {
 	t.Helper()
-	controlplane.WaitUntil(t, podWaitTimeout, "Deployment "+namespace+"/"+name+" available", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "Deployment "+namespace+"/"+name+" available", func(ctx context.Context) (bool, error) {
 		d, err := k.client.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -414,7 +410,7 @@ func (k *kube) patchDeployment(t *testing.T, d *appsv1.Deployment, jsonPatch str
 func (k *kube) waitRolledOut(t *testing.T, d *appsv1.Deployment) {
 	t.Helper()
 	k.waitAvailable(t, d.Namespace, d.Name)
-	controlplane.WaitUntil(t, podWaitTimeout, "only pods of the latest template of "+d.Name+" remain", func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "only pods of the latest template of "+d.Name+" remain", func(ctx context.Context) (bool, error) {
 		current, err := k.client.AppsV1().Deployments(d.Namespace).Get(ctx, d.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -452,7 +448,7 @@ func (k *kube) deletePods(t *testing.T, d *appsv1.Deployment, gracePeriod int64)
 func (k *kube) waitForEvent(t *testing.T, namespace, reason, text string) corev1.Event {
 	t.Helper()
 	var found corev1.Event
-	controlplane.WaitUntil(t, podWaitTimeout, "a "+reason+" event in "+namespace, func(ctx context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "a "+reason+" event in "+namespace, func(ctx context.Context) (bool, error) {
 		events, err := k.client.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "reason=" + reason})
 		if err != nil {
 			return false, err
@@ -542,7 +538,7 @@ func (l *chargeLoad) sent() int { return int(l.count.Load()) }
 // waitForCharges waits until n charges were answered or failed.
 func (l *chargeLoad) waitForCharges(t *testing.T, n int) {
 	t.Helper()
-	controlplane.WaitUntil(t, podWaitTimeout, fmt.Sprintf("%d charges sent", n), func(context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, fmt.Sprintf("%d charges sent", n), func(context.Context) (bool, error) {
 		return l.sent() >= n, nil
 	})
 }
@@ -564,7 +560,7 @@ var antaeusClient = &http.Client{Timeout: 10 * time.Second}
 func waitForAntaeus(t *testing.T, url string) {
 	t.Helper()
 	health := &http.Client{Timeout: 2 * time.Second}
-	controlplane.WaitUntil(t, podWaitTimeout, "Antaeus answers at "+url, func(context.Context) (bool, error) {
+	controlplane.WaitUntil(t, waitTimeout, "Antaeus answers at "+url, func(context.Context) (bool, error) {
 		resp, err := health.Get(strings.TrimSuffix(url, "/") + "/rest/health")
 		if err != nil {
 			return false, nil

@@ -111,10 +111,11 @@ func Start(ctx context.Context, dir string) (_ *ControlPlane, err error) {
 			_ = cp.Stop()
 		}
 	}()
-	if err := setUpNodeNetwork(); err != nil {
+	// The node first: whatever the network setup leaves, its clean-up removes.
+	if cp.node, err = newNode(filepath.Join(dir, "node")); err != nil {
 		return nil, err
 	}
-	if cp.node, err = newNode(filepath.Join(dir, "node")); err != nil {
+	if err := setUpNodeNetwork(); err != nil {
 		return nil, err
 	}
 	images, err := nodeImages(ctx, binaries)

@@ -49,10 +49,12 @@ func newNode(dir string) (*node, error) {
 	n := &node{dir: dir, run: run, runtime: newRuntimeLayout(dir, run)}
 	name := filepath.Base(run)
 	if n.pods, err = sandbox.NewCgroup(name); err != nil {
-		return nil, err
+		return nil, errors.Join(err, os.RemoveAll(run))
 	}
-	n.runtimeCgroup, err = sandbox.NewCgroup(name + "-runtime")
-	return n, err
+	if n.runtimeCgroup, err = sandbox.NewCgroup(name + "-runtime"); err != nil {
+		return nil, errors.Join(err, n.pods.Destroy(), os.RemoveAll(run))
+	}
+	return n, nil
 }
 
 // startRuntime starts containerd in the node's runtime cgroup and imports

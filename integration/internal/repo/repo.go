@@ -60,16 +60,6 @@ func ToolsBin() (string, error) {
 	return filepath.Join(root, ".tools", "bin"), nil
 }
 
-// ToolsShare returns the directory holding the data files built next to the
-// tools (share/ beside bin/), such as kwok's stage configs.
-func ToolsShare() (string, error) {
-	bin, err := ToolsBin()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(filepath.Dir(bin), "share"), nil
-}
-
 // Tool returns the absolute path of the built executable name, or an error
 // telling how to build it.
 func Tool(name string) (string, error) {
