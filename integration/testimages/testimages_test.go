@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tinjis/tinjis/integration/sandbox"
 	"github.com/tinjis/tinjis/integration/testimages"
 )
 
@@ -32,12 +33,11 @@ var ctrImports = []struct {
 }
 
 func TestTheImagesImportIntoContainerdUnderTheirNamesAndDigests(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("importing images needs root, to run a containerd of the test's own")
-	}
+	// A containerd of the test's own, as root, inside the sandbox.
+	sandbox.Require(t)
 	for _, tool := range []string{"containerd", "ctr"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("importing images needs %s on PATH (Debian package containerd)", tool)
+			t.Fatalf("importing images needs %s on PATH (Debian package containerd: make tools installs it)", tool)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
