@@ -195,12 +195,7 @@ func (k *kube) waitAvailable(t *testing.T, namespace, name string) {
 		if err != nil {
 			return false, err
 		}
-		want := int32(1)
-		if d.Spec.Replicas != nil {
-			want = *d.Spec.Replicas
-		}
-		return d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == want &&
-			d.Status.AvailableReplicas == want && d.Status.Replicas == want, nil
+		return controlplane.RolledOut(d), nil
 	})
 }
 

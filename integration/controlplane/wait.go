@@ -6,12 +6,14 @@ import (
 	"net/http"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 )
 
 const pollInterval = 100 * time.Millisecond
@@ -107,7 +109,15 @@ func waitForDeploymentAvailable(ctx context.Context, client kubernetes.Interface
 		if err != nil {
 			return false, err
 		}
-		return d.Status.ObservedGeneration == d.Generation && d.Spec.Replicas != nil &&
-			d.Status.AvailableReplicas == *d.Spec.Replicas && d.Status.UpdatedReplicas == *d.Spec.Replicas, nil
+		return RolledOut(d), nil
 	})
+}
+
+// RolledOut reports whether the Deployment's controller has seen its latest
+// spec and every desired replica runs that spec, available, with no pod of
+// an older one left.
+func RolledOut(d *appsv1.Deployment) bool {
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	return d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == want &&
+		d.Status.AvailableReplicas == want && d.Status.Replicas == want
 }
