@@ -64,15 +64,14 @@ FAKE_ANTAEUS_BIN ?= $(CURDIR)/.tools/fake-antaeus
 fake-antaeus-binary:
 	$(GO_BUILD_STATIC) -o $(FAKE_ANTAEUS_BIN) ./cmd/fake-antaeus
 
-IMAGES_DIR := $(CURDIR)/.images
+IMAGES_DIR ?= $(CURDIR)/.images
 ## images: write .images/payments.tar and .images/fake-antaeus.tar (the Antaeus
 ## STAND-IN), OCI archives for `kind load image-archive` or
-## `ctr -n k8s.io images import`; no Docker needed
+## `ctr -n k8s.io images import`, each one image for linux/amd64 and
+## linux/arm64 (the binaries are always built for linux, on any machine);
+## no Docker needed
 images:
-	$(MAKE) --no-print-directory payments-binary PAYMENTS_BIN=$(IMAGES_DIR)/bin/payments
-	$(MAKE) --no-print-directory fake-antaeus-binary FAKE_ANTAEUS_BIN=$(IMAGES_DIR)/bin/fake-antaeus
-	go run ./cmd/image-archives -payments $(IMAGES_DIR)/bin/payments \
-	  -fake-antaeus $(IMAGES_DIR)/bin/fake-antaeus -out $(IMAGES_DIR)
+	go run ./cmd/image-archives -out $(IMAGES_DIR)
 
 ## bench: payments vs a bare net/http handler under wrk on loopback (needs wrk; ~1 min)
 bench:

@@ -101,7 +101,7 @@ func dockerfileDrift(dockerfile string, spec ociimage.Spec) ([]string, error) {
 	for _, port := range spec.ExposedPorts {
 		specPorts = append(specPorts, strconv.Itoa(port)+"/tcp")
 	}
-	for _, file := range spec.Files {
+	for _, file := range spec.Variants[0].Files {
 		specFiles = append(specFiles, file.Path)
 	}
 	compare := func(what string, dockerfile, spec []string) {
@@ -175,18 +175,26 @@ func TestTheDevStackDeploysThePaymentsImageMakeImagesWrites(t *testing.T) {
 	}
 }
 
-func TestEveryImageBuildsFromItsBinary(t *testing.T) {
-	binary := filepath.Join(t.TempDir(), "binary")
-	if err := os.WriteFile(binary, []byte("a program"), 0o755); err != nil {
-		t.Fatal(err)
+func TestEveryImageBuildsFromItsBinaryForEachPlatform(t *testing.T) {
+	binDir := t.TempDir()
+	for _, archive := range images.Archives {
+		for _, platform := range images.Platforms {
+			binary := archive.Program.Binary(binDir, platform)
+			if err := os.MkdirAll(filepath.Dir(binary), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(binary, []byte(archive.Program.Name+" for "+platform.String()), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	tests := []struct {
 		name string
 		spec ociimage.Spec
 		port int
 	}{
-		{"payments listens on its default port", images.Payments(binary), 9000},
-		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binary), 8000},
+		{"payments listens on its default port", images.Payments(binDir), 9000},
+		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binDir), 8000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,15 +202,33 @@ func TestEveryImageBuildsFromItsBinary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			config, err := image.Image.ConfigFile()
+			manifest, err := image.Index.IndexManifest()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := config.Config.ExposedPorts[strconv.Itoa(tt.port)+"/tcp"]; !ok || len(config.Config.ExposedPorts) != 1 {
-				t.Errorf("exposed ports = %v, want only %d/tcp", config.Config.ExposedPorts, tt.port)
+			var platforms []string
+			for _, desc := range manifest.Manifests {
+				platforms = append(platforms, desc.Platform.String())
+				img, err := image.Index.Image(desc.Digest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				config, err := img.ConfigFile()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := config.OS + "/" + config.Architecture; got != desc.Platform.String() {
+					t.Errorf("the %s manifest's config is for %s", desc.Platform, got)
+				}
+				if _, ok := config.Config.ExposedPorts[strconv.Itoa(tt.port)+"/tcp"]; !ok || len(config.Config.ExposedPorts) != 1 {
+					t.Errorf("exposed ports = %v, want only %d/tcp", config.Config.ExposedPorts, tt.port)
+				}
+				if config.Config.User != "65532:65532" {
+					t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)
+				}
 			}
-			if config.Config.User != "65532:65532" {
-				t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)
+			if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+				t.Errorf("platforms %v, want linux/amd64 and linux/arm64", platforms)
 			}
 		})
 	}
