@@ -182,7 +182,9 @@ func TestAddrChoosesWhereTheStandInListens(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &lockedBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdout, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdout, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if code := <-done; code != 0 {
