@@ -156,22 +156,24 @@ func TestTheDockerfileBuildsTheImageThePaymentsSpecDescribes(t *testing.T) {
 	}
 }
 
-func TestTheDevStackDeploysThePaymentsImageMakeImagesWrites(t *testing.T) {
+func TestTheQuickStartsStackRunsTheImagesMakeImagesWrites(t *testing.T) {
 	var stack struct {
 		Config map[string]yaml.Node `yaml:"config"`
 	}
-	if err := yaml.Unmarshal([]byte(readRepoFile(t, "Pulumi.dev.yaml")), &stack); err != nil {
+	if err := yaml.Unmarshal([]byte(readRepoFile(t, "Pulumi.local.yaml")), &stack); err != nil {
 		t.Fatal(err)
 	}
-	var payments struct {
-		Image string `yaml:"image"`
-	}
-	node := stack.Config[config.KeyPayments]
-	if err := node.Decode(&payments); err != nil {
-		t.Fatal(err)
-	}
-	if payments.Image != images.PaymentsRef {
-		t.Errorf("Pulumi.dev.yaml deploys %q, make images writes %q", payments.Image, images.PaymentsRef)
+	for key, want := range map[string]string{config.KeyPayments: images.PaymentsRef, config.KeyAntaeus: images.FakeAntaeusRef} {
+		var service struct {
+			Image string `yaml:"image"`
+		}
+		node := stack.Config[key]
+		if err := node.Decode(&service); err != nil {
+			t.Fatal(err)
+		}
+		if service.Image != want {
+			t.Errorf("Pulumi.local.yaml's %s.image is %q, make images writes %q", key, service.Image, want)
+		}
 	}
 }
 
