@@ -34,6 +34,7 @@ readonly tools_bin="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/bin"
 installed_version() { dpkg-query -W -f '${Status} ${Version}\n' "$1" 2>/dev/null | sed -n 's/^install ok installed //p'; }
 
 main() {
+	extract_qemu_aarch64
 	local missing=() entry name
 	for entry in "${packages[@]}"; do
 		name=${entry%%=*}
@@ -58,7 +59,6 @@ main() {
 			exit 1
 		}
 	done
-	extract_qemu_aarch64
 	echo "node packages ready: $(for entry in "${packages[@]}"; do printf '%s %s, ' "${entry%%=*}" "$(installed_version "${entry%%=*}")"; done | sed 's/, $//')"
 }
 
@@ -75,6 +75,7 @@ extract_qemu_aarch64() {
 	trap 'rm -rf "$work"' RETURN
 	version=$(apt-cache policy "$qemu_package" | sed -n 's/^ *Candidate: //p')
 	if [[ -z "$version" || "$version" == "(none)" ]]; then
+		((EUID == 0)) || { echo "node-packages: apt knows no $qemu_package and only root can update its lists: run apt-get update" >&2; exit 1; }
 		apt-get update -qq
 		version=$(apt-cache policy "$qemu_package" | sed -n 's/^ *Candidate: //p')
 	fi
