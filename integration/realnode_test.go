@@ -67,7 +67,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pulumi up: %v\n%s", err, out.String())
 			}
-			t.Logf("pulumi up dev onto the real node: %s", time.Since(upStarted).Round(time.Millisecond))
+			t.Logf("pulumi up %s onto the real node: %s", s.name, time.Since(upStarted).Round(time.Millisecond))
 			if s.objects, err = pulumistack.Objects(t.Context(), s.stack); err != nil {
 				t.Fatal(err)
 			}
