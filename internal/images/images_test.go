@@ -191,12 +191,12 @@ func TestEveryImageBuildsFromItsBinaryForEachPlatform(t *testing.T) {
 		}
 	}
 	tests := []struct {
-		name string
-		spec ociimage.Spec
-		port int
+		name  string
+		spec  ociimage.Spec
+		ports []int
 	}{
-		{"payments listens on its default port", images.Payments(binDir), 9000},
-		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binDir), 8000},
+		{"payments listens on its default charge and metrics ports", images.Payments(binDir), []int{9000, 9090}},
+		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binDir), []int{8000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,8 +222,13 @@ func TestEveryImageBuildsFromItsBinaryForEachPlatform(t *testing.T) {
 				if got := config.OS + "/" + config.Architecture; got != desc.Platform.String() {
 					t.Errorf("the %s manifest's config is for %s", desc.Platform, got)
 				}
-				if _, ok := config.Config.ExposedPorts[strconv.Itoa(tt.port)+"/tcp"]; !ok || len(config.Config.ExposedPorts) != 1 {
-					t.Errorf("exposed ports = %v, want only %d/tcp", config.Config.ExposedPorts, tt.port)
+				for _, port := range tt.ports {
+					if _, ok := config.Config.ExposedPorts[strconv.Itoa(port)+"/tcp"]; !ok {
+						t.Errorf("exposed ports = %v, want %d/tcp", config.Config.ExposedPorts, port)
+					}
+				}
+				if len(config.Config.ExposedPorts) != len(tt.ports) {
+					t.Errorf("exposed ports = %v, want only %v", config.Config.ExposedPorts, tt.ports)
 				}
 				if config.Config.User != "65532:65532" {
 					t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)
