@@ -46,8 +46,8 @@ integration:
 ## isolation: only the NetworkPolicy reachability checks (engine unit tests,
 ## then both stacks on a live cluster: the matrix evaluated and measured)
 isolation:
-	cd integration && go test -count=1 ./reachability/ && \
-	  go test -count=1 -v -timeout 15m -run '^TestStacksOnALiveCluster$$/^(pulumi_up|NetworkPolicy)' .
+	go test -count=1 ./internal/reachability/ && \
+	  cd integration && go test -count=1 -v -timeout 15m -run '^TestStacksOnALiveCluster$$/^(pulumi_up|NetworkPolicy)' .
 
 .PHONY: payments-binary fake-antaeus-binary images bench fuzz
 # How every binary that goes into an image is built: static, reproducible.

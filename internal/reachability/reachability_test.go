@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/tinjis/tinjis/integration/reachability"
+	"github.com/tinjis/tinjis/internal/reachability"
 )
 
 // A synthetic cluster shaped like one tinjis stack (dev) next to another
