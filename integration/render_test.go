@@ -29,12 +29,7 @@ func TestRenderedManifests(t *testing.T) {
 			started := time.Now()
 			dir := t.TempDir()
 			s := &liveStack{name: name, stack: pulumistack.New(t, name)}
-			// As `make render` does: no cluster named, the switch on.
-			pulumistack.Apply(t, s.stack,
-				pulumistack.Override{Path: config.KeyKubernetes + ".context"},
-				pulumistack.Override{Path: config.KeyKubernetes + ".kubeconfig"},
-				pulumistack.Override{Path: config.KeyKubernetes + ".renderYamlToDirectory", Value: dir},
-			)
+			pulumistack.Apply(t, s.stack, renderOnly(dir)...)
 			s.cfg = loadConfig(t, s)
 
 			var out bytes.Buffer
@@ -67,6 +62,16 @@ func TestRenderedManifests(t *testing.T) {
 			}
 			checkDeclaredStack(t, s.cfg, m)
 		})
+	}
+}
+
+// renderOnly are the overrides `make render` applies: no cluster named,
+// the manifests written to dir.
+func renderOnly(dir string) []pulumistack.Override {
+	return []pulumistack.Override{
+		{Path: config.KeyKubernetes + ".context"},
+		{Path: config.KeyKubernetes + ".kubeconfig"},
+		{Path: config.KeyKubernetes + ".renderYamlToDirectory", Value: dir},
 	}
 }
 
