@@ -52,12 +52,6 @@ var (
 // container and of its ports: the only container values the matrix reads.
 var containerPorts = regexp.MustCompile(`^spec\.template\.spec\.containers(\[\d+\](\.ports.*)?)?$`)
 
-// violation is a problem a stack rule found, on the resource it names
-// (empty: the stack as a whole).
-type violation struct {
-	urn, message string
-}
-
 // isolation evaluates the NetworkPolicies the stack declares with the
 // reachability engine and compares every cell of the matrix with the
 // stack's intent. It applies when the stack declares anything in a service
@@ -374,11 +368,11 @@ func (m *isolationMatrix) portColumns(service string, w workloadPods) map[string
 func (m *isolationMatrix) blame(d reachability.Difference, objects stackObjects) string {
 	if d.Got == reachability.Allowed || d.Got == reachability.Mixed {
 		for i, p := range objects.policies {
-			without := m.snapshot
-			without.NetworkPolicies = slices.Delete(slices.Clone(m.snapshot.NetworkPolicies), i, i+1)
-			if !p.selectsNamespace(m.namespaceOf[d.Destination], m.namespaceOf[d.Source]) {
+			if !p.in(m.namespaceOf[d.Destination], m.namespaceOf[d.Source]) {
 				continue
 			}
+			without := m.snapshot
+			without.NetworkPolicies = slices.Delete(slices.Clone(m.snapshot.NetworkPolicies), i, i+1)
 			got, err := without.Evaluate(m.sources, m.destinations)
 			if err == nil && got.Verdict(d.Source, d.Destination) != d.Got {
 				return p.urn
@@ -391,9 +385,8 @@ func (m *isolationMatrix) blame(d reachability.Difference, objects stackObjects)
 	return objects.namespaceURNs[m.namespaceOf[d.Source]]
 }
 
-// selectsNamespace reports whether the policy sits in one of the
-// namespaces.
-func (p declaredPolicy) selectsNamespace(namespaces ...string) bool {
+// in reports whether the policy sits in one of the namespaces.
+func (p declaredPolicy) in(namespaces ...string) bool {
 	return slices.Contains(namespaces, p.policy.Namespace)
 }
 

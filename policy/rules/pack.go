@@ -38,6 +38,12 @@ type resourceRule struct {
 	check             func(Intent, policyx.AnalyzerResource) []string
 }
 
+// violation is a problem a stack rule found, on the resource it names
+// (empty: the stack as a whole).
+type violation struct {
+	urn, message string
+}
+
 // stackRule checks what needs several resources at once; the engine runs
 // stack policies after all steps, so they gate at preview.
 type stackRule struct {
