@@ -57,7 +57,7 @@ POLICY_PACK = $(POLICY_PACK_DIR)/tinjis-policy
 ## runs it; with the ordinary Pulumi CLI, `--policy-pack policy/` does too
 policy:
 	mkdir -p $(POLICY_PACK_DIR)
-	go build -o $(POLICY_PACK) ./policy
+	go build -ldflags="-s -w" -o $(POLICY_PACK) ./policy
 	cp policy/PulumiPolicy.yaml $(POLICY_PACK_DIR)/
 
 .PHONY: payments-binary fake-antaeus-binary images bench fuzz

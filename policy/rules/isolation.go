@@ -362,9 +362,10 @@ func (m *isolationMatrix) portColumns(service string, w workloadPods) map[string
 }
 
 // blame names the resource a wrong cell is about: for a cell allowed
-// against the intent, the first policy without which it would not be;
-// else the destination's namespace, or the source's when the stack does
-// not declare the destination's.
+// against the intent, the first policy without which it would not be, else
+// the first policy of the destination's namespace (with no default deny,
+// removing one policy changes nothing); else the destination's namespace,
+// or the source's when the stack does not declare the destination's.
 func (m *isolationMatrix) blame(d reachability.Difference, objects stackObjects) string {
 	if d.Got == reachability.Allowed || d.Got == reachability.Mixed {
 		for i, p := range objects.policies {
@@ -375,6 +376,13 @@ func (m *isolationMatrix) blame(d reachability.Difference, objects stackObjects)
 			without.NetworkPolicies = slices.Delete(slices.Clone(m.snapshot.NetworkPolicies), i, i+1)
 			got, err := without.Evaluate(m.sources, m.destinations)
 			if err == nil && got.Verdict(d.Source, d.Destination) != d.Got {
+				return p.urn
+			}
+		}
+	}
+	if d.Got == reachability.Allowed || d.Got == reachability.Mixed {
+		for _, p := range objects.policies {
+			if p.in(m.namespaceOf[d.Destination]) {
 				return p.urn
 			}
 		}

@@ -267,3 +267,20 @@ func dig(obj map[string]any, keys ...string) any {
 	}
 	return v
 }
+
+func TestAnotherProgramsAllowAllPolicyInPaymentsNamespaceIsCaught(t *testing.T) {
+	s := declare(t, "dev")
+	s.resources = nil
+	urn := s.add(t, typeNetworkPolicy, "allow-all", &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: "payments-dev"},
+		Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
+		},
+	})
+	found := check(s.intent, s.resources)
+	if !slices.ContainsFunc(found, func(f finding) bool { return f.rule == RuleIsolation && f.urn == urn }) {
+		t.Fatalf("no isolation violation on the allow-all policy; found:\n%s", messages(found))
+	}
+}
