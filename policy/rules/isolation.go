@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/internal/reachability"
 )
 
@@ -186,16 +187,21 @@ func newIsolationMatrix(in Intent, objects stackObjects) (*isolationMatrix, erro
 	m := &isolationMatrix{namespaceOf: map[string]string{}}
 	paymentsNS, antaeusNS := in.paymentsNamespace(), in.antaeusNamespace()
 	namespaces := maps.Clone(objects.namespaces)
-	front, hasFront := frontNamespace(in.Config)
-	for _, ns := range []string{paymentsNS, antaeusNS, metav1.NamespaceSystem, elsewhereNamespace, metav1.NamespaceDefault, front.Name} {
-		if _, declared := namespaces[ns]; !declared && ns != "" {
+	for _, ns := range []string{paymentsNS, antaeusNS, metav1.NamespaceSystem, elsewhereNamespace, metav1.NamespaceDefault} {
+		if _, declared := namespaces[ns]; !declared {
 			namespaces[ns] = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: namespaceLabels(ns, nil)}}
 		}
 	}
-	if hasFront {
-		n := namespaces[front.Name]
-		n.Labels = namespaceLabels(front.Name, labels.Merge(n.Labels, front.Labels))
-		namespaces[front.Name] = n
+	// The namespaces the config names sources by: they carry its labels.
+	front, hasFront := frontNamespace(in.Config)
+	monitoring, hasMonitoring := namespaceOf(in.Config.Payments.Metrics.From.NamespaceLabels, "tinjis-policy-monitoring")
+	for _, source := range []corev1.Namespace{front, monitoring} {
+		if source.Name != "" {
+			namespaces[source.Name] = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+				Name:   source.Name,
+				Labels: namespaceLabels(source.Name, labels.Merge(namespaces[source.Name].Labels, source.Labels)),
+			}}
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(namespaces)) {
 		m.snapshot.Namespaces = append(m.snapshot.Namespaces, namespaces[name])
@@ -240,6 +246,15 @@ func newIsolationMatrix(in Intent, objects stackObjects) (*isolationMatrix, erro
 	spoofRow := m.source("Antaeus's labels in "+elsewhereNamespace, spoof)
 	neighbourRow := m.source("a pod in "+metav1.NamespaceDefault, neighbour)
 	openRows := []string{spoofRow, neighbourRow}
+	var monitoringRow string
+	if hasMonitoring {
+		scraper, err := m.probe(monitoring.Name, "scraper", strangerLabels)
+		if err != nil {
+			return nil, err
+		}
+		monitoringRow = m.source("a pod in "+monitoring.Name+" (monitoring)", scraper)
+		openRows = append(openRows, monitoringRow)
+	}
 	var frontRow string
 	if hasFront {
 		inFront, err := m.probe(front.Name, "front", strangerLabels)
@@ -265,8 +280,10 @@ func newIsolationMatrix(in Intent, objects stackObjects) (*isolationMatrix, erro
 		}
 	}
 	// Each payments port from its own source: the charge port from this
-	// stack's Antaeus. payments itself calls nothing.
+	// stack's Antaeus, the metrics port from the monitoring namespace (nobody
+	// when none is configured). payments itself calls nothing.
 	allow(antaeusRow, paymentsPorts[servicePortName])
+	allow(monitoringRow, paymentsPorts[stack.MetricsPortName])
 	// Antaeus from its exposure source only: anyone when a LoadBalancer or
 	// node ports expose it, else the front namespace's pods.
 	switch in.Config.Expose.Mode {
@@ -399,8 +416,7 @@ func (p declaredPolicy) in(namespaces ...string) bool {
 }
 
 // frontNamespace is the namespace Antaeus's exposure runs in, as the
-// config selects it (the ingress controller's, or the gateway's data
-// plane), named by its kubernetes.io/metadata.name label when it has one.
+// config selects it: the ingress controller's, or the gateway's data plane.
 func frontNamespace(cfg config.Config) (corev1.Namespace, bool) {
 	var nsLabels map[string]string
 	switch cfg.Expose.Mode {
@@ -409,12 +425,18 @@ func frontNamespace(cfg config.Config) (corev1.Namespace, bool) {
 	case config.ExposeGateway:
 		nsLabels = cfg.Expose.Gateway.DataPlaneNamespaceLabels
 	}
+	return namespaceOf(nsLabels, "tinjis-policy-front")
+}
+
+// namespaceOf is a namespace the labels select, named by its
+// kubernetes.io/metadata.name label when they hold one, else name; none
+// when there are no labels.
+func namespaceOf(nsLabels map[string]string, name string) (corev1.Namespace, bool) {
 	if len(nsLabels) == 0 {
 		return corev1.Namespace{}, false
 	}
-	name := nsLabels[corev1.LabelMetadataName]
-	if name == "" {
-		name = "tinjis-policy-front"
+	if n := nsLabels[corev1.LabelMetadataName]; n != "" {
+		name = n
 	}
 	return corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}, true
 }

@@ -96,6 +96,21 @@ func breakingChanges() []breakingChange {
 			}),
 		},
 		{
+			name: "payments' metrics port open to every namespace", stack: "dev", rule: RuleIsolation,
+			says: "a pod in default -> payments metrics:9090 is ALLOWED",
+			change: editedTo(typeNetworkPolicy, "payments", func(obj map[string]any) {
+				scrapers := dig(obj, "spec", "ingress").([]any)[1].(map[string]any)
+				scrapers["from"] = []any{map[string]any{"namespaceSelector": map[string]any{}}}
+			}),
+		},
+		{
+			name: "the monitoring namespace reaches the charge port", stack: "staging", rule: RuleIsolation,
+			says: "a pod in monitoring (monitoring) -> payments http:9000 is ALLOWED",
+			change: editedTo(typeNetworkPolicy, "payments", func(obj map[string]any) {
+				delete(dig(obj, "spec", "ingress").([]any)[1].(map[string]any), "ports")
+			}),
+		},
+		{
 			name: "no default deny in Antaeus's namespace", stack: "staging", rule: RuleIsolation,
 			says: "another pod in antaeus-staging -> DNS 53/udp is ALLOWED",
 			change: func(t *testing.T, s *declaredStack) string {
