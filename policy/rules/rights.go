@@ -17,8 +17,8 @@ const rightsDescription = "Developers get only rollout rights: the Roles bound t
 	"delete, no pods/exec, attach, port-forward, proxy or ephemeral containers, and nothing on RBAC or admission " +
 	"objects; they are bound only to Roles the stack declares."
 
-const admissionDescription = "Every service namespace with developers has its admission policy and a Deny binding " +
-	"selecting that namespace, so a developer's rollout may change only the images."
+const admissionDescription = "Every service namespace with developers is selected by a Deny binding of an admission " +
+	"policy that checks Deployment updates and fails closed, so a developer's rollout may change only the images."
 
 // Verbs, subresources and API groups no developer's Role may grant.
 var (
@@ -203,7 +203,7 @@ type declaredNamespace struct {
 }
 
 // guarded reports whether a Deny binding of a declared, failing-closed
-// policy selects the namespace.
+// policy that checks Deployment updates selects the namespace.
 func guarded(nsLabels map[string]string, policies map[string]admissionv1.ValidatingAdmissionPolicy, bindings []admissionv1.ValidatingAdmissionPolicyBinding) bool {
 	for _, b := range bindings {
 		p, ok := policies[b.Spec.PolicyName]
@@ -213,7 +213,28 @@ func guarded(nsLabels map[string]string, policies map[string]admissionv1.Validat
 		if p.Spec.FailurePolicy != nil && *p.Spec.FailurePolicy == admissionv1.Ignore {
 			continue
 		}
-		if selects(b.Spec.MatchResources, nsLabels) && selects(p.Spec.MatchConstraints, nsLabels) {
+		if checksDeploymentUpdates(p.Spec.MatchConstraints) && selects(b.Spec.MatchResources, nsLabels) && selects(p.Spec.MatchConstraints, nsLabels) {
+			return true
+		}
+	}
+	return false
+}
+
+// checksDeploymentUpdates reports whether the policy's constraints match
+// updates of Deployments: what a developer's rollout is.
+func checksDeploymentUpdates(m *admissionv1.MatchResources) bool {
+	if m == nil {
+		return false
+	}
+	anyOf := func(values []string, want string) bool {
+		return slices.Contains(values, want) || slices.Contains(values, "*")
+	}
+	for _, r := range m.ResourceRules {
+		operations := make([]string, len(r.Operations))
+		for i, o := range r.Operations {
+			operations[i] = string(o)
+		}
+		if anyOf(r.APIGroups, "apps") && anyOf(r.Resources, "deployments") && anyOf(operations, string(admissionv1.Update)) {
 			return true
 		}
 	}

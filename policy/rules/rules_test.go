@@ -262,6 +262,17 @@ func breakingChanges() []breakingChange {
 			},
 		},
 		{
+			name: "payments' admission policy no longer checks updates", stack: "dev", rule: RuleAdmission,
+			says: "namespace payments-dev has developers (alice@tinjis.example.com)",
+			change: func(t *testing.T, s *declaredStack) string {
+				s.edit(t, typeAdmissionPolicy, "payments-developer-rollouts", func(obj map[string]any) {
+					rule := dig(obj, "spec", "matchConstraints").(map[string]any)["resourceRules"].([]any)[0].(map[string]any)
+					rule["operations"] = []any{"CREATE"}
+				})
+				return urnOfFound(t, s, typeNamespace, "payments-dev")
+			},
+		},
+		{
 			name: "Antaeus's admission binding only warns", stack: "dev", rule: RuleAdmission,
 			says: "namespace antaeus-dev has developers",
 			change: func(t *testing.T, s *declaredStack) string {
