@@ -310,3 +310,28 @@ func TestAnotherProgramsAllowAllPolicyInPaymentsNamespaceIsCaught(t *testing.T) 
 		t.Fatalf("no isolation violation on the allow-all policy; found:\n%s", messages(found))
 	}
 }
+
+// The pack names the service namespaces from the config
+// (config.NamespaceOf); the program must declare exactly those, or the
+// rules would look for payments where it is not.
+func TestTheProgramDeclaresTheNamespacesTheIntentNames(t *testing.T) {
+	for _, name := range committedStacks {
+		t.Run(name, func(t *testing.T) {
+			s := declare(t, name)
+			var declared []string
+			for _, r := range s.resources {
+				if r.Type == typeNamespace {
+					var ns metav1.PartialObjectMetadata
+					if err := newObject(r).decode(&ns); err != nil {
+						t.Fatal(err)
+					}
+					declared = append(declared, ns.Name)
+				}
+			}
+			want := []string{s.intent.paymentsNamespace(), s.intent.antaeusNamespace()}
+			if !slices.Equal(slices.Sorted(slices.Values(declared)), slices.Sorted(slices.Values(want))) {
+				t.Fatalf("the program declares the namespaces %v; the pack expects %v", declared, want)
+			}
+		})
+	}
+}
