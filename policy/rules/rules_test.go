@@ -75,17 +75,8 @@ func breakingChanges() []breakingChange {
 	return []breakingChange{
 		{
 			name: "an allow-all ingress policy in payments' namespace", stack: "dev", rule: RuleIsolation,
-			says: "a pod in default -> payments http:9000 is ALLOWED",
-			change: func(t *testing.T, s *declaredStack) string {
-				return s.add(t, typeNetworkPolicy, "allow-all", &networkingv1.NetworkPolicy{
-					TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-					ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: "payments-dev"},
-					Spec: networkingv1.NetworkPolicySpec{
-						PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-						Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
-					},
-				})
-			},
+			says:   "a pod in default -> payments http:9000 is ALLOWED",
+			change: func(t *testing.T, s *declaredStack) string { return s.addAllowAll(t, "payments-dev") },
 		},
 		{
 			name: "payments' policy lets Antaeus's labels in from any namespace", stack: "staging", rule: RuleIsolation,
@@ -297,14 +288,7 @@ func dig(obj map[string]any, keys ...string) any {
 func TestAnotherProgramsAllowAllPolicyInPaymentsNamespaceIsCaught(t *testing.T) {
 	s := declare(t, "dev")
 	s.resources = nil
-	urn := s.add(t, typeNetworkPolicy, "allow-all", &networkingv1.NetworkPolicy{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: "payments-dev"},
-		Spec: networkingv1.NetworkPolicySpec{
-			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
-			Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
-		},
-	})
+	urn := s.addAllowAll(t, "payments-dev")
 	found := check(s.intent, s.resources)
 	if !slices.ContainsFunc(found, func(f finding) bool { return f.rule == RuleIsolation && f.urn == urn }) {
 		t.Fatalf("no isolation violation on the allow-all policy; found:\n%s", messages(found))
@@ -334,4 +318,18 @@ func TestTheProgramDeclaresTheNamespacesTheIntentNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addAllowAll declares a NetworkPolicy admitting every source to every pod
+// of the namespace.
+func (s *declaredStack) addAllowAll(t *testing.T, namespace string) string {
+	t.Helper()
+	return s.add(t, typeNetworkPolicy, "allow-all", &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: metav1.ObjectMeta{Name: "allow-all", Namespace: namespace},
+		Spec: networkingv1.NetworkPolicySpec{
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
+			Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
+		},
+	})
 }
