@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/tinjis/tinjis/infra/config"
-	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/internal/reachability"
 )
 
@@ -26,9 +25,17 @@ const isolationDescription = "The stack's NetworkPolicies allow exactly what its
 	"Antaeus only from its exposure source, every other pod of both namespaces shut in and out (default deny), " +
 	"and egress only as declared (Antaeus to payments, DNS, and the internet when its image downloads at start)."
 
-// servicePortName is the container port both services serve on: payments'
-// charge port, Antaeus's API.
-const servicePortName = "http"
+// The container ports the intent names, as the program names them. The pack
+// states them rather than import infra/stack, which would link the whole
+// Kubernetes SDK into the pack and slow every preview's start; a test holds
+// them to the program's (stack.MetricsPortName).
+const (
+	// servicePortName is the port both services serve on: payments' charge
+	// port, Antaeus's API.
+	servicePortName = "http"
+	// metricsPortName is the port payments serves /metrics on.
+	metricsPortName = "metrics"
+)
 
 // The pods the matrix places around the stack, where a neighbour or an
 // attacker would be; they are not part of the program.
@@ -283,7 +290,7 @@ func newIsolationMatrix(in Intent, objects stackObjects) (*isolationMatrix, erro
 	// stack's Antaeus, the metrics port from the monitoring namespace (nobody
 	// when none is configured). payments itself calls nothing.
 	allow(antaeusRow, paymentsPorts[servicePortName])
-	allow(monitoringRow, paymentsPorts[stack.MetricsPortName])
+	allow(monitoringRow, paymentsPorts[metricsPortName])
 	// Antaeus from its exposure source only: anyone when a LoadBalancer or
 	// node ports expose it, else the front namespace's pods.
 	switch in.Config.Expose.Mode {

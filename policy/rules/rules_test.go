@@ -5,10 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tinjis/tinjis/infra/stack"
 )
 
 func TestTheCommittedStacksPassEveryRule(t *testing.T) {
@@ -332,4 +335,23 @@ func (s *declaredStack) addAllowAll(t *testing.T, namespace string) string {
 			Ingress:     []networkingv1.NetworkPolicyIngressRule{{}},
 		},
 	})
+}
+
+// The pack names payments' ports as the program declares them.
+func TestThePackNamesPaymentsPortsAsTheProgramDoes(t *testing.T) {
+	if metricsPortName != stack.MetricsPortName {
+		t.Errorf("the pack's metrics port is %q, the program's %q", metricsPortName, stack.MetricsPortName)
+	}
+	s := declare(t, "dev")
+	var d appsv1.Deployment
+	if err := newObject(s.resources[s.find(t, typeDeployment, "payments")]).decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, []string{servicePortName, metricsPortName}) {
+		t.Errorf("payments declares the ports %v; the pack's intent names %q and %q", names, servicePortName, metricsPortName)
+	}
 }
