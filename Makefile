@@ -46,8 +46,19 @@ integration:
 ## isolation: only the NetworkPolicy reachability checks (engine unit tests,
 ## then both stacks on a live cluster: the matrix evaluated and measured)
 isolation:
-	cd integration && go test -count=1 ./reachability/ && \
-	  go test -count=1 -v -timeout 15m -run '^TestStacksOnALiveCluster$$/^(pulumi_up|NetworkPolicy)' .
+	go test -count=1 ./internal/reachability/ && \
+	  cd integration && go test -count=1 -v -timeout 15m -run '^TestStacksOnALiveCluster$$/^(pulumi_up|NetworkPolicy)' .
+
+.PHONY: policy
+POLICY_PACK_DIR ?= $(CURDIR)/.policy
+POLICY_PACK = $(POLICY_PACK_DIR)/tinjis-policy
+## policy: build the policy pack (policy/) into POLICY_PACK_DIR (.policy/),
+## PulumiPolicy.yaml beside it: `pulumi preview --policy-pack .policy/tinjis-policy`
+## runs it; with the ordinary Pulumi CLI, `--policy-pack policy/` does too
+policy:
+	mkdir -p $(POLICY_PACK_DIR)
+	go build -ldflags="-s -w" -o $(POLICY_PACK) ./policy
+	cp policy/PulumiPolicy.yaml $(POLICY_PACK_DIR)/
 
 .PHONY: payments-binary fake-antaeus-binary images bench fuzz
 # How every binary that goes into an image is built: static, reproducible.
@@ -136,9 +147,9 @@ stack:
 up: preflight stack
 	pulumi up --yes --stack $(STACK)
 
-## preview: show what `up` would change
-preview: stack
-	pulumi preview --diff --stack $(STACK)
+## preview: show what `up` would change, checked by the policy pack
+preview: stack policy
+	pulumi preview --diff --stack $(STACK) --policy-pack $(POLICY_PACK)
 
 ## drift: fail, showing the diff, when STACK's cluster moved away from the
 ## stack (e.g. an image rolled out by hand and not recorded in the stack file)

@@ -20,8 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tinjis/tinjis/integration/controlplane"
-	"github.com/tinjis/tinjis/integration/reachability"
 	"github.com/tinjis/tinjis/integration/testimages"
+	"github.com/tinjis/tinjis/internal/reachability"
 )
 
 // The connection agent (integration/cmd/probe) runs in every probe pod and,

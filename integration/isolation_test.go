@@ -20,8 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tinjis/tinjis/infra/config"
-	"github.com/tinjis/tinjis/integration/reachability"
 	"github.com/tinjis/tinjis/integration/testimages"
+	"github.com/tinjis/tinjis/internal/reachability"
 )
 
 // Probes: pods that are not part of the product, placed where an attacker
@@ -380,13 +380,24 @@ func (k *kube) ensureNamespace(t *testing.T, ns *corev1.Namespace) {
 	}
 }
 
+// snapshot lists every Namespace, Pod and NetworkPolicy of the cluster, as
+// the API server stores them: defaulted, admitted, with the pods' addresses.
 func (k *kube) snapshot(t *testing.T) reachability.Snapshot {
 	t.Helper()
-	s, err := reachability.Read(t.Context(), k.client)
+	ctx := t.Context()
+	namespaces, err := k.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("list namespaces: %v", err)
 	}
-	return s
+	pods, err := k.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list pods: %v", err)
+	}
+	policies, err := k.client.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list network policies: %v", err)
+	}
+	return reachability.Snapshot{Namespaces: namespaces.Items, Pods: pods.Items, NetworkPolicies: policies.Items}
 }
 
 // patchPaymentsPolicy applies a JSON patch to the NetworkPolicy that admits

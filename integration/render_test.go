@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -19,29 +18,29 @@ import (
 // TestRenderedManifests runs every committed stack with the render switch
 // on, through the real engine and provider with no cluster at all, and
 // checks the YAML a reviewer would read: one file per object in the stack's
-// state, holding what the platform promises.
+// state, holding what the platform promises. Its previews run the policy
+// pack: the committed stacks pass it, and programs that break a rule fail.
 func TestRenderedManifests(t *testing.T) {
 	// A user's KUBECONFIG, seen by the inline program as `pulumi up` hands it
 	// to the program: rendering must not pick it up.
 	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "users-kubeconfig"))
+	pack := buildPolicyPack(t)
+	caught := newPolicyTable()
+	defer caught.log(t)
 	for _, name := range committedStacks {
 		t.Run(name, func(t *testing.T) {
 			started := time.Now()
 			dir := t.TempDir()
 			s := &liveStack{name: name, stack: pulumistack.New(t, name)}
-			// As `make render` does: no cluster named, the switch on.
-			pulumistack.Apply(t, s.stack,
-				pulumistack.Override{Path: config.KeyKubernetes + ".context"},
-				pulumistack.Override{Path: config.KeyKubernetes + ".kubeconfig"},
-				pulumistack.Override{Path: config.KeyKubernetes + ".renderYamlToDirectory", Value: dir},
-			)
+			pulumistack.Apply(t, s.stack, renderOnly(dir)...)
 			s.cfg = loadConfig(t, s)
 
-			var out bytes.Buffer
-			if _, err := s.stack.Preview(t.Context(), optpreview.ProgressStreams(&out)); err != nil {
-				t.Fatalf("pulumi preview %s with no cluster: %v\n%s", name, err, out.String())
+			// The preview runs the policy pack: the committed stack passes
+			// every rule.
+			if seen, out, err := previewWithPack(t, s.stack, pack); err != nil || len(seen) > 0 {
+				t.Fatalf("pulumi preview %s with no cluster and the policy pack: %v; policy events: %v\n%s", name, err, seen, out)
 			}
-			out.Reset()
+			var out bytes.Buffer
 			if _, err := s.stack.Up(t.Context(), optup.ProgressStreams(&out)); err != nil {
 				t.Fatalf("pulumi up %s rendering to %s: %v\n%s", name, dir, err, out.String())
 			}
@@ -66,7 +65,26 @@ func TestRenderedManifests(t *testing.T) {
 				}
 			}
 			checkDeclaredStack(t, s.cfg, m)
+
+			t.Run("the policy pack fails a preview that breaks a rule", func(t *testing.T) {
+				checkPolicyFixtures(t, s.stack, name, pack, caught)
+			})
+			if name == "dev" {
+				t.Run("preview time with the policy pack and without", func(t *testing.T) {
+					measurePreviewTime(t, s.stack, pack)
+				})
+			}
 		})
+	}
+}
+
+// renderOnly are the overrides `make render` applies: no cluster named,
+// the manifests written to dir.
+func renderOnly(dir string) []pulumistack.Override {
+	return []pulumistack.Override{
+		{Path: config.KeyKubernetes + ".context"},
+		{Path: config.KeyKubernetes + ".kubeconfig"},
+		{Path: config.KeyKubernetes + ".renderYamlToDirectory", Value: dir},
 	}
 }
 

@@ -236,6 +236,12 @@ func (d Developer) Deploys(s Service) bool {
 	return slices.Contains(d.Services, s)
 }
 
+// NamespaceOf is the namespace the service runs in, in this environment
+// (payments-dev).
+func (c Config) NamespaceOf(s Service) string {
+	return string(s) + "-" + c.Environment
+}
+
 // DevelopersOf returns the names of the developers who may deploy the
 // service, in config order.
 func (c Config) DevelopersOf(s Service) []string {

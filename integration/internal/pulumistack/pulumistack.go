@@ -22,6 +22,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/integration/internal/repo"
@@ -50,12 +51,19 @@ type Override struct {
 // workspace. The stack file the engine reads is a copy of the committed one.
 func New(t testing.TB, name string) auto.Stack {
 	t.Helper()
+	return NewWithProgram(t, name, stack.Program)
+}
+
+// NewWithProgram is New running another program on the committed stack's
+// config (a fixture); Workspace().SetProgram switches it later.
+func NewWithProgram(t testing.TB, name string, program pulumi.RunFunc) auto.Stack {
+	t.Helper()
 	ctx := t.Context()
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pulumi, err := repo.Tool("pulumi")
+	cli, err := repo.Tool("pulumi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +88,7 @@ func New(t testing.TB, name string) auto.Stack {
 		t.Fatal(err)
 	}
 	command, err := auto.NewPulumiCommand(&auto.PulumiCommandOptions{
-		Root: filepath.Dir(filepath.Dir(pulumi)),
+		Root: filepath.Dir(filepath.Dir(cli)),
 		// Built from source and stamped with the SDK's version; the check
 		// would compare it against the SDK's expectation anyway.
 		SkipVersionCheck: true,
@@ -88,7 +96,7 @@ func New(t testing.TB, name string) auto.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := auto.UpsertStackInlineSource(ctx, name, Project, stack.Program,
+	s, err := auto.UpsertStackInlineSource(ctx, name, Project, program,
 		auto.WorkDir(workDir),
 		auto.Pulumi(command),
 		auto.PulumiHome(filepath.Join(stateDir, "home")),
@@ -97,7 +105,7 @@ func New(t testing.TB, name string) auto.Stack {
 			"PULUMI_CONFIG_PASSPHRASE": passphrase,
 			"PULUMI_SKIP_UPDATE_CHECK": "true",
 			// The engine finds the provider plugin on PATH (ambient plugins).
-			"PATH": filepath.Dir(pulumi) + string(os.PathListSeparator) + os.Getenv("PATH"),
+			"PATH": filepath.Dir(cli) + string(os.PathListSeparator) + os.Getenv("PATH"),
 			// Nothing may reach a cluster the stack does not name.
 			"KUBECONFIG": filepath.Join(stateDir, "no-ambient-kubeconfig"),
 		}),

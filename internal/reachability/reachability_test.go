@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/tinjis/tinjis/integration/reachability"
+	"github.com/tinjis/tinjis/internal/reachability"
 )
 
 // A synthetic cluster shaped like one tinjis stack (dev) next to another
@@ -377,4 +377,21 @@ func dnsEgress() networkingv1.NetworkPolicyEgressRule {
 
 func policyPort(protocol corev1.Protocol, port intstr.IntOrString) networkingv1.NetworkPolicyPort {
 	return networkingv1.NetworkPolicyPort{Protocol: &protocol, Port: &port}
+}
+
+func TestPlannedPodsEvaluateAsTheRunningPodsTheyStandFor(t *testing.T) {
+	s := cluster()
+	for i, p := range s.Pods {
+		planned, err := reachability.PlannedPod(p.Namespace, p.Name, corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: p.Labels}, Spec: p.Spec}, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Pods[i] = planned
+	}
+	if diff := evaluate(t, s, sources, destinations).Diff(expect(t, expected...)); len(diff) > 0 {
+		t.Fatalf("planned pods changed the matrix:\n%s", lines(diff))
+	}
+	if _, err := reachability.PlannedPod("payments-dev", "one-too-many", corev1.PodTemplateSpec{}, 1<<16); err == nil {
+		t.Fatal("a planned pod past the last address of the range: no error")
+	}
 }

@@ -1,7 +1,6 @@
 package reachability
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -10,33 +9,15 @@ import (
 	"github.com/np-guard/netpol-analyzer/pkg/netpol/eval"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
-// Snapshot holds the objects NetworkPolicy verdicts depend on.
+// Snapshot holds the objects NetworkPolicy verdicts depend on: as a
+// cluster's API server returns them, or as a program declares them (see
+// PlannedPod).
 type Snapshot struct {
 	Namespaces      []corev1.Namespace
 	Pods            []corev1.Pod
 	NetworkPolicies []networkingv1.NetworkPolicy
-}
-
-// Read lists every Namespace, Pod and NetworkPolicy of the cluster, as the
-// API server stores them: defaulted, admitted, with the pods' addresses.
-func Read(ctx context.Context, client kubernetes.Interface) (Snapshot, error) {
-	namespaces, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("list namespaces: %w", err)
-	}
-	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("list pods: %w", err)
-	}
-	policies, err := client.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return Snapshot{}, fmt.Errorf("list network policies: %w", err)
-	}
-	return Snapshot{Namespaces: namespaces.Items, Pods: pods.Items, NetworkPolicies: policies.Items}, nil
 }
 
 // Evaluate decides every connection from each source's pods to each
