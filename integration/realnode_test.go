@@ -174,10 +174,16 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 			controlplane.WaitUntil(t, waitTimeout, "payments' Service answers charges", func(ctx context.Context) (bool, error) {
 				return charge(ctx, client, paymentsURL) == nil, nil
 			})
-			status, body = payAntaeus(t, antaeusURL)
-			if status != http.StatusOK {
-				t.Errorf("once payments is back, /pay answered %d %q, want 200", status, body)
-			}
+			// The node reaches the new pods at once; Antaeus only once the
+			// enforcer has added them to the sets of both namespaces'
+			// policies, about a second later.
+			controlplane.WaitUntil(t, waitTimeout, "Antaeus's /pay answers 200 once payments is back", func(context.Context) (bool, error) {
+				status, body = payAntaeus(t, antaeusURL)
+				if status != http.StatusOK {
+					t.Logf("/pay answered %d %q", status, body)
+				}
+				return status == http.StatusOK, nil
+			})
 		}},
 	}
 	for _, step := range steps {
