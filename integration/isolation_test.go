@@ -264,7 +264,7 @@ func (v *isolationView) expected(t *testing.T) reachability.Matrix {
 // by labels.
 func (v *isolationView) addMetrics(t *testing.T, payments *appsv1.Deployment) {
 	t.Helper()
-	metrics := namedContainerPort(t, payments, stack.MetricsPortName)
+	metrics := namedContainerPort(t, "Deployment "+payments.Namespace+"/"+payments.Name, payments.Spec.Template.Spec, stack.MetricsPortName)
 	v.paymentsMetrics = v.addDestination(reachability.ToPods(fmt.Sprintf("%s:%d", payments.Namespace, metrics.ContainerPort),
 		podsOf(payments), corev1.ProtocolTCP, intstr.FromString(metrics.Name)))
 	scrapers := v.stack.cfg.Payments.Metrics.From.NamespaceLabels
@@ -320,17 +320,18 @@ func containerPort(t *testing.T, d *appsv1.Deployment) corev1.ContainerPort {
 	return corev1.ContainerPort{}
 }
 
-// namedContainerPort is the Deployment's container port called name.
-func namedContainerPort(t *testing.T, d *appsv1.Deployment, name string) corev1.ContainerPort {
+// namedContainerPort is the container port called name of the pods of
+// owner (a Deployment's template, or a pod).
+func namedContainerPort(t *testing.T, owner string, pods corev1.PodSpec, name string) corev1.ContainerPort {
 	t.Helper()
-	for _, c := range d.Spec.Template.Spec.Containers {
+	for _, c := range pods.Containers {
 		for _, p := range c.Ports {
 			if p.Name == name {
 				return p
 			}
 		}
 	}
-	t.Fatalf("Deployment %s/%s declares no container port named %s", d.Namespace, d.Name, name)
+	t.Fatalf("%s declares no container port named %s", owner, name)
 	return corev1.ContainerPort{}
 }
 

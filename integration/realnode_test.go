@@ -294,7 +294,8 @@ func chargesCounted(t *testing.T, k *kube, namespace string, selector map[string
 		if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
 			continue
 		}
-		url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(podPortNamed(t, pod, stack.MetricsPortName)))) + "/metrics"
+		metrics := namedContainerPort(t, "pod "+pod.Namespace+"/"+pod.Name, pod.Spec, stack.MetricsPortName)
+		url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(metrics.ContainerPort))) + "/metrics"
 		families := scrape(t, url)
 		for _, m := range families["payments_charges_total"].GetMetric() {
 			switch labelsOf(m)["outcome"] {
@@ -306,20 +307,6 @@ func chargesCounted(t *testing.T, k *kube, namespace string, selector map[string
 		}
 	}
 	return counts
-}
-
-// podPortNamed is the number of the pod's container port called name.
-func podPortNamed(t *testing.T, pod corev1.Pod, name string) int32 {
-	t.Helper()
-	for _, c := range pod.Spec.Containers {
-		for _, p := range c.Ports {
-			if p.Name == name {
-				return p.ContainerPort
-			}
-		}
-	}
-	t.Fatalf("pod %s/%s has no container port named %s", pod.Namespace, pod.Name, name)
-	return 0
 }
 
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
