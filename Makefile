@@ -64,15 +64,14 @@ FAKE_ANTAEUS_BIN ?= $(CURDIR)/.tools/fake-antaeus
 fake-antaeus-binary:
 	$(GO_BUILD_STATIC) -o $(FAKE_ANTAEUS_BIN) ./cmd/fake-antaeus
 
-IMAGES_DIR := $(CURDIR)/.images
+IMAGES_DIR ?= $(CURDIR)/.images
 ## images: write .images/payments.tar and .images/fake-antaeus.tar (the Antaeus
 ## STAND-IN), OCI archives for `kind load image-archive` or
-## `ctr -n k8s.io images import`; no Docker needed
+## `ctr -n k8s.io images import`, each one image for linux/amd64 and
+## linux/arm64 (the binaries are always built for linux, on any machine);
+## no Docker needed
 images:
-	$(MAKE) --no-print-directory payments-binary PAYMENTS_BIN=$(IMAGES_DIR)/bin/payments
-	$(MAKE) --no-print-directory fake-antaeus-binary FAKE_ANTAEUS_BIN=$(IMAGES_DIR)/bin/fake-antaeus
-	go run ./cmd/image-archives -payments $(IMAGES_DIR)/bin/payments \
-	  -fake-antaeus $(IMAGES_DIR)/bin/fake-antaeus -out $(IMAGES_DIR)
+	go run ./cmd/image-archives -out $(IMAGES_DIR)
 
 ## bench: payments vs a bare net/http handler under wrk on loopback (needs wrk; ~1 min)
 bench:
@@ -87,26 +86,29 @@ fuzz:
 # Deploying a stack. These targets run the official Pulumi CLI (with its Go
 # language host) from your own PATH, never the test build in .tools/bin.
 # `up`, `preview`, `down` and `acceptance` need a cluster; `render` does not.
-#   make up STACK=dev [KUBE_CONTEXT=kind-tinjis] [ANTAEUS_IMAGE=ref ANTAEUS_FLAVOR=prebuilt]
-#                                                deploy (creates the stack)
-#   make acceptance STACK=dev [CONNECT_TO=addr]  pay Antaeus's invoices, judge
+#   make up [STACK=local]                        check, then deploy (creates the stack)
+#   make acceptance [STACK=local] [URL=url]      pay Antaeus's invoices, judge
 #   make drift STACK=dev                         fail if the cluster moved away from the stack
-#   make down STACK=dev                          destroy the stack
+#   make down [STACK=local]                      destroy the stack, and its state
+# STACK is local by default: the quick start's kind cluster (README.md).
+# None of them writes a stack file: a stack's settings are in its committed
+# Pulumi.<stack>.yaml (edit it, or add your own).
 # State: a local file:// backend in .pulumi-state/ unless PULUMI_BACKEND_URL
-# says otherwise. Secrets: the dev stack holds none, so on that local backend
-# it uses an empty passphrase unless you set PULUMI_CONFIG_PASSPHRASE(_FILE);
-# every other stack, and any other backend, requires yours.
-DEPLOY_TARGETS := stack up preview drift render down acceptance
+# says otherwise. Secrets: local and dev hold none, so on that local backend
+# they use the empty passphrase (local's committed encryptionsalt belongs to
+# it) unless you set PULUMI_CONFIG_PASSPHRASE(_FILE); every other stack, and
+# any other backend, requires yours.
+DEPLOY_TARGETS := preflight stack up preview drift render down acceptance
 .PHONY: $(DEPLOY_TARGETS)
-STACK ?= dev
+STACK ?= local
 RENDER_WORKDIR = $(CURDIR)/.pulumi-state/render/$(STACK)
 # Only these targets see the deploy settings; `make test` is unaffected.
 $(DEPLOY_TARGETS): PATH := $(subst $(TOOLS_BIN):,,$(PATH))
 $(DEPLOY_TARGETS): export PULUMI_BACKEND_URL ?= file://$(CURDIR)/.pulumi-state
 $(DEPLOY_TARGETS): export PULUMI_SKIP_UPDATE_CHECK := true
-# The empty passphrase: only for dev on the default local backend.
+# The empty passphrase: only for local and dev on the default local backend.
 ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE)$(origin PULUMI_BACKEND_URL),undefinedundefinedundefined)
-ifeq ($(STACK),dev)
+ifneq ($(filter local dev,$(STACK)),)
 $(DEPLOY_TARGETS): export PULUMI_CONFIG_PASSPHRASE :=
 endif
 endif
@@ -116,21 +118,22 @@ ifeq ($(origin PULUMI_CONFIG_PASSPHRASE)$(origin PULUMI_CONFIG_PASSPHRASE_FILE),
 render: export PULUMI_CONFIG_PASSPHRASE :=
 endif
 
-## stack: select STACK, creating it on first use; KUBE_CONTEXT=<context>
-## records the kubeconfig context it deploys to (tinjis:kubernetes.context),
-## ANTAEUS_IMAGE=<ref> and ANTAEUS_FLAVOR=<stock|prebuilt> the Antaeus image
-## it runs (tinjis:antaeus.image and .flavor), all in Pulumi.STACK.yaml
+## preflight: before Pulumi runs, check that Pulumi.STACK.yaml exists and is
+## valid, that its kube context exists and answers, and that the images it
+## runs from `make images` are on the cluster's nodes (needs kubectl)
+preflight:
+	@go run ./cmd/preflight --stack $(STACK) --images-dir $(IMAGES_DIR)
+
+## stack: select STACK, creating it on first use (its settings are all in
+## Pulumi.STACK.yaml; nothing is written there)
 stack:
 	@if [[ -z "$${PULUMI_CONFIG_PASSPHRASE+set}$${PULUMI_CONFIG_PASSPHRASE_FILE+set}" && "$$PULUMI_BACKEND_URL" != https://* ]]; then \
 	  echo "Stack $(STACK) needs PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE): its secrets are encrypted with it." >&2; exit 1; fi
 	@if [[ "$$PULUMI_BACKEND_URL" == file://* ]]; then mkdir -p "$${PULUMI_BACKEND_URL#file://}"; fi
 	pulumi stack select --create $(STACK)
-	$(if $(KUBE_CONTEXT),pulumi config set --stack $(STACK) --path kubernetes.context '$(KUBE_CONTEXT)')
-	$(if $(ANTAEUS_IMAGE),pulumi config set --stack $(STACK) --path antaeus.image '$(ANTAEUS_IMAGE)')
-	$(if $(ANTAEUS_FLAVOR),pulumi config set --stack $(STACK) --path antaeus.flavor '$(ANTAEUS_FLAVOR)')
 
-## up: deploy STACK (dev by default) to its cluster
-up: stack
+## up: check (preflight), then deploy STACK (local by default) to its cluster
+up: preflight stack
 	pulumi up --yes --stack $(STACK)
 
 ## preview: show what `up` would change
@@ -159,13 +162,17 @@ render:
 	  pulumi up --yes --skip-preview
 	@echo "Manifests of stack $(STACK) are in rendered/$(STACK)/."
 
-## down: destroy everything STACK deployed (the stack and its state remain)
+## down: destroy everything STACK deployed, then the stack's state (its
+## Pulumi.STACK.yaml stays)
 down: stack
 	pulumi destroy --yes --stack $(STACK)
+	pulumi stack rm --yes --preserve-config --stack $(STACK)
 
 ## acceptance: wait for STACK's Antaeus, pay its invoices, judge the success
 ## rate against the stack's tinjis:payments.successRate (0.5 if unset);
+## URL=<Antaeus's URL> instead of the stack's antaeusUrl output (for a node
+## port: http://localhost:30080 on the quick start's kind cluster);
 ## CONNECT_TO=<address> reaches an Ingress host that is not in DNS
 acceptance:
 	rate=$$(pulumi config get --stack $(STACK) --path payments.successRate 2>/dev/null || echo 0.5); \
-	go run ./cmd/acceptance --stack $(STACK) --rate "$$rate" $(if $(CONNECT_TO),--connect-to '$(CONNECT_TO)')
+	go run ./cmd/acceptance $(if $(URL),--url '$(URL)',--stack $(STACK)) --rate "$$rate" $(if $(CONNECT_TO),--connect-to '$(CONNECT_TO)')

@@ -215,11 +215,8 @@ func TestStacksOnALiveCluster(t *testing.T) {
 // Service without waiting for an address no controller will publish.
 func clusterOverrides(cp *controlplane.ControlPlane, committed config.Config) []pulumistack.Override {
 	images := cp.Images()
-	overrides := []pulumistack.Override{
-		{Path: config.KeyKubernetes + ".kubeconfig", Value: cp.Kubeconfig(controlplane.AdminUser)},
-		{Path: config.KeyKubernetes + ".context", Value: controlplane.ContextName},
-		{Path: config.KeyAntaeus + ".image", Value: images.FakeAntaeus.PinnedRef()},
-	}
+	overrides := append(clusterOnly(cp),
+		pulumistack.Override{Path: config.KeyAntaeus + ".image", Value: images.FakeAntaeus.PinnedRef()})
 	if committed.Payments.Image != images.Payments.Ref.String() {
 		overrides = append(overrides, pulumistack.Override{Path: config.KeyPayments + ".image", Value: images.Payments.PinnedRef()})
 	}

@@ -36,24 +36,24 @@ import (
 )
 
 // TestTheReviewersTestOnARealNode is the challenge's own test, automated on
-// a real node: deploy the dev stack (with the Antaeus stand-in as the
-// operator's Antaeus image, exposed on a node port), call Antaeus's
-// POST /rest/v1/invoices/pay until the invoices are paid, and judge the
-// success rate; then what a platform engineer asks next: are the pods Ready
-// because their probes pass, do they run as non-root, does a rollout under
-// traffic lose a charge, what does Antaeus see when payments dies.
+// a real node: deploy the README's quick start stack as committed
+// (Pulumi.local.yaml: the Antaeus stand-in and payments from make images'
+// archives, Antaeus on a node port), run the README's curl lines, call
+// Antaeus's POST /rest/v1/invoices/pay until the invoices are paid, and
+// judge the success rate; then what a platform engineer asks next: are the
+// pods Ready because their probes pass, do they run as non-root, does a
+// rollout under traffic lose a charge, what does Antaeus see when payments
+// dies.
 func TestTheReviewersTestOnARealNode(t *testing.T) {
 	started := time.Now()
 	cp := controlplane.StartForTest(t)
 	t.Logf("cluster with a real node ready in %s", time.Since(started).Round(time.Millisecond))
 	k := newKube(t, cp)
 
-	s := &liveStack{name: "dev", stack: pulumistack.New(t, "dev")}
-	overrides := append(clusterOverrides(cp, loadConfig(t, s)),
-		pulumistack.Override{Path: config.KeyExpose + ".mode", Value: string(config.ExposeNodePort)},
-		pulumistack.Override{Path: config.KeyExpose + ".ingress"},
-	)
-	pulumistack.Apply(t, s.stack, overrides...)
+	// The committed stack file; only its cluster is the test's.
+	s := &liveStack{name: pulumistack.QuickStartStack, stack: pulumistack.New(t, pulumistack.QuickStartStack)}
+	committedSalt := pulumistack.EncryptionSalt(t, s.stack)
+	pulumistack.Apply(t, s.stack, clusterOnly(cp)...)
 	s.cfg = loadConfig(t, s)
 	var antaeusURL string
 
@@ -68,7 +68,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 			if err != nil {
 				t.Fatalf("pulumi up: %v\n%s", err, out.String())
 			}
-			t.Logf("pulumi up dev onto the real node: %s", time.Since(upStarted).Round(time.Millisecond))
+			t.Logf("pulumi up %s onto the real node: %s", s.name, time.Since(upStarted).Round(time.Millisecond))
 			if s.objects, err = pulumistack.Objects(t.Context(), s.stack); err != nil {
 				t.Fatal(err)
 			}
@@ -77,6 +77,12 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 				t.Fatalf("the stack has no %s output: %v", outputs.AntaeusURL, result.Outputs)
 			}
 			antaeusURL = strings.Replace(url, "<node-address>", controlplane.NodeIP, 1)
+		}},
+		{"the README's curl lines work on the node port, and the stack file keeps its salt", func(t *testing.T) {
+			if salt := pulumistack.EncryptionSalt(t, s.stack); committedSalt == "" || salt != committedSalt {
+				t.Errorf("the engine changed the stack file's salt from %q to %q: make up would write into Pulumi.%s.yaml", committedSalt, salt, s.name)
+			}
+			runQuickStartLines(t, antaeusURL, s.cfg.Expose.NodePort)
 		}},
 		{"every pod is Ready because kubelet's probes passed", func(t *testing.T) {
 			for _, service := range config.Services {
@@ -92,6 +98,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 		}},
 		{"cmd/acceptance passes against Antaeus's node port, and payments counted the same charges", func(t *testing.T) {
 			payments := k.stackDeployment(t, s, config.ServicePayments)
+			reseedIfAllPaid(t, k, k.stackDeployment(t, s, config.ServiceAntaeus), antaeusURL)
 			before := chargesCounted(t, k, payments.Namespace, payments.Spec.Selector.MatchLabels)
 			paid, charges := runAcceptance(t, antaeusURL, s.cfg.Payments.Server.SuccessRate)
 			after := chargesCounted(t, k, payments.Namespace, payments.Spec.Selector.MatchLabels)

@@ -40,16 +40,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := acceptance.DefaultConfig()
 	flags := flag.NewFlagSet("acceptance", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	stack := flags.String("stack", "", "Pulumi stack whose `"+outputs.AntaeusURL+"` output is Antaeus's URL (read with the pulumi CLI)")
-	rawURL := flags.String("url", "", "Antaeus's URL, instead of --stack")
-	connectTo := flags.String("connect-to", "", "connect to this host or host:port instead of the URL's host, keeping the URL's host name: for an Ingress host not in DNS (e.g. the ingress controller's address)")
-	projectDir := flags.String("dir", ".", "directory of Pulumi.yaml, where the pulumi CLI runs")
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: acceptance --stack NAME | --url URL [flags]
+
+Pays Antaeus's invoices until none is PENDING, printing the invoices after
+each POST /rest/v1/invoices/pay, and judges payments' success rate.
+
+`)
+		flags.PrintDefaults()
+	}
+	stack := flags.String("stack", "", "the Pulumi `stack` to test: its "+outputs.AntaeusURL+" output is Antaeus's URL (read with the pulumi CLI)")
+	rawURL := flags.String("url", "", "Antaeus's `URL`, instead of --stack")
+	connectTo := flags.String("connect-to", "", "connect to this `host[:port]` instead of the URL's host, keeping the URL's host name: for an Ingress host not in DNS (e.g. the ingress controller's address)")
+	projectDir := flags.String("dir", ".", "`directory` of Pulumi.yaml, where the pulumi CLI runs")
 	flags.Float64Var(&cfg.ExpectedRate, "rate", cfg.ExpectedRate, "success rate payments is configured with")
 	flags.Float64Var(&cfg.Alpha, "alpha", cfg.Alpha, "significance level of the exact binomial test")
 	flags.IntVar(&cfg.MaxCalls, "max-calls", cfg.MaxCalls, "at most this many POST /rest/v1/invoices/pay calls")
 	flags.DurationVar(&cfg.HealthTimeout, "health-timeout", cfg.HealthTimeout, "how long to wait for /rest/health to answer 200")
 	flags.DurationVar(&cfg.PayTimeout, "pay-timeout", cfg.PayTimeout, "how long the /pay calls may take in all")
 	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitPass
+		}
 		return exitUsage
 	}
 	if flags.NArg() > 0 {

@@ -125,6 +125,7 @@ func TestTheCommandExplainsWhyItCannotStart(t *testing.T) {
 		wantCode   int
 		wantStderr string
 	}{
+		{"--help names each flag's value, and exits", nil, []string{"--help"}, exitPass, "-stack stack\n    \tthe Pulumi stack to test: its " + outputs.AntaeusURL + " output is Antaeus's URL"},
 		{"neither a stack nor a URL", nil, nil, exitUsage, "give exactly one of --stack"},
 		{"both a stack and a URL", nil, []string{"--stack", "dev", "--url", "http://a"}, exitUsage, "give exactly one of --stack"},
 		{"a URL without scheme", nil, []string{"--url", "antaeus.example"}, exitUsage, "absolute http or https URL"},

@@ -5,11 +5,14 @@
 // the unmodified Antaeus does (see internal/fakeantaeus). Its invoices live
 // in memory and are seeded anew at every start, as Antaeus's are. It logs
 // JSON lines to stdout and stops gracefully on SIGTERM or SIGINT.
+//
+//	fake-antaeus [--addr HOST:PORT]
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,10 +27,17 @@ import (
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 )
 
-// EnvAddr overrides the listening address (default ":8000"), so tests can
-// run the stand-in on a free loopback port. The real Antaeus has no such
-// setting.
+// EnvAddr is the listening address when --addr is not given (default
+// ":8000"), so tests can run the stand-in on a free loopback port. The real
+// Antaeus has no such setting.
 const EnvAddr = "FAKE_ANTAEUS_ADDR"
+
+// Exit codes.
+const (
+	exitStopped = 0
+	exitFailed  = 1
+	exitUsage   = 2
+)
 
 // shutdownTimeout bounds the wait for requests in flight after a signal; a
 // /pay call can take long, as each charge may take the provider's time.
@@ -41,20 +51,48 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	os.Exit(run(ctx, os.Getenv, os.Stdout))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-func run(ctx context.Context, getenv func(string) string, stdout io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	flags := flag.NewFlagSet("fake-antaeus", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprintf(stderr, `Usage: fake-antaeus [--addr HOST:PORT]
+
+A STAND-IN for Pleo's Antaeus, not Antaeus: it serves Antaeus's REST API and
+charges its pending invoices through %s (default %s)
+as the unmodified Antaeus does. Logs JSON lines to stdout; stops on SIGTERM.
+
+`, fakeantaeus.EnvProviderEndpoint, fakeantaeus.DefaultProviderEndpoint)
+		flags.PrintDefaults()
+	}
+	addr := getenv(EnvAddr)
+	if addr == "" {
+		addr = ":" + strconv.Itoa(fakeantaeus.Port)
+	}
+	flags.StringVar(&addr, "addr", addr, "`address` to listen on, host:port (default from "+EnvAddr+")")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitStopped
+		}
+		return exitUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "fake-antaeus takes no arguments, got %q\n", flags.Args())
+		return exitUsage
+	}
+
 	logger := slog.New(slog.NewJSONHandler(stdout, nil))
-	if err := serve(ctx, getenv, logger); err != nil {
+	if err := serve(ctx, addr, getenv, logger); err != nil {
 		logger.Error("stopped", "error", err.Error())
-		return 1
+		return exitFailed
 	}
 	logger.Info("stopped")
-	return 0
+	return exitStopped
 }
 
-func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger) error {
+func serve(ctx context.Context, addr string, getenv func(string) string, logger *slog.Logger) error {
 	endpoint := getenv(fakeantaeus.EnvProviderEndpoint)
 	if endpoint == "" {
 		endpoint = fakeantaeus.DefaultProviderEndpoint
@@ -65,10 +103,6 @@ func serve(ctx context.Context, getenv func(string) string, logger *slog.Logger)
 	}
 	defer antaeus.Close()
 
-	addr := getenv(EnvAddr)
-	if addr == "" {
-		addr = ":" + strconv.Itoa(fakeantaeus.Port)
-	}
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

@@ -10,8 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/internal/testprocess"
@@ -134,7 +136,7 @@ func TestAnEndpointThatIsNoURLStopsTheStandInNamingTheVariable(t *testing.T) {
 		return map[string]string{fakeantaeus.EnvProviderEndpoint: "payments:9000"}[name]
 	}
 
-	code := run(context.Background(), getenv, &stdout)
+	code := run(context.Background(), nil, getenv, &stdout, io.Discard)
 
 	if code != 1 {
 		t.Errorf("exit code = %d, want 1", code)
@@ -142,4 +144,85 @@ func TestAnEndpointThatIsNoURLStopsTheStandInNamingTheVariable(t *testing.T) {
 	if !strings.Contains(stdout.String(), fakeantaeus.EnvProviderEndpoint+": the provider endpoint must be an http or https URL") {
 		t.Errorf("log = %q, want the error naming %s", stdout.String(), fakeantaeus.EnvProviderEndpoint)
 	}
+}
+
+func TestTheFlagsAreReadBeforeAnythingListens(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr []string
+	}{
+		{"--help prints the usage and exits", []string{"--help"}, 0, []string{"Usage: fake-antaeus [--addr HOST:PORT]", "STAND-IN", "-addr address", fakeantaeus.EnvProviderEndpoint}},
+		{"-h too", []string{"-h"}, 0, []string{"Usage: fake-antaeus"}},
+		{"an unknown flag is a usage error", []string{"--port", "8000"}, 2, []string{"flag provided but not defined: -port"}},
+		{"an argument is a usage error", []string{"serve"}, 2, []string{`takes no arguments, got ["serve"]`}},
+		{"an address that cannot be listened on stops it", []string{"--addr", "127.0.0.1:99999"}, 1, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), tc.args, noEnv, &stdout, &stderr)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.wantCode, stdout.String(), stderr.String())
+			}
+			for _, want := range tc.wantStderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr %q\nwant it to contain %q", stderr.String(), want)
+				}
+			}
+			if tc.wantCode != 1 && strings.Contains(stdout.String(), "listening") {
+				t.Errorf("it listened: %s", stdout.String())
+			}
+		})
+	}
+}
+
+func TestAddrChoosesWhereTheStandInListens(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0"}, func(string) string { return "" }, stdout, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("exit code %d after cancel, want 0", code)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		line, _, _ := strings.Cut(stdout.String(), "\n")
+		var listening logLine
+		if json.Unmarshal([]byte(line), &listening) == nil && listening.Msg == "listening" {
+			if !strings.HasPrefix(listening.Addr, "127.0.0.1:") {
+				t.Errorf("listening on %s, want 127.0.0.1", listening.Addr)
+			}
+			var invoices []fakeantaeus.Invoice
+			get(t, "http://"+listening.Addr+"/rest/v1/invoices", &invoices)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line within 10s: %q", stdout.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,58 +1,78 @@
 // Command image-archives writes the project's images as OCI archives, one
 // per image, for `kind load image-archive` or `ctr -n k8s.io images import`:
 // payments.tar (the service) and fake-antaeus.tar (the Antaeus STAND-IN for
-// reviewers who cannot build Antaeus). `make images` runs it with the
-// binaries it has just built.
+// reviewers who cannot build Antaeus). Each archive holds one image index
+// with a manifest per platform of images.Platforms, whatever machine builds
+// it: the binaries are built for each platform's GOOS and GOARCH by the make
+// targets the Dockerfile and the tests use. `make images` runs it.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/tinjis/tinjis/internal/images"
 	"github.com/tinjis/tinjis/internal/ociimage"
 )
 
 func main() {
-	payments := flag.String("payments", "", "the payments binary (make payments-binary)")
-	fakeAntaeus := flag.String("fake-antaeus", "", "the fake Antaeus binary (make fake-antaeus-binary)")
-	out := flag.String("out", "", "the directory the archives are written to")
+	out := flag.String("out", "", "the directory the archives are written to (the binaries go to DIR/bin)")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: image-archives -out DIR   (run from the repository root)")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
-	if *payments == "" || *fakeAntaeus == "" || *out == "" || flag.NArg() != 0 {
-		fmt.Fprintln(os.Stderr, "usage: image-archives -payments BINARY -fake-antaeus BINARY -out DIR")
+	if *out == "" || flag.NArg() != 0 {
+		flag.Usage()
 		os.Exit(2)
 	}
-	if err := write(*out, []archive{
-		{"payments.tar", images.Payments(*payments)},
-		{"fake-antaeus.tar", images.FakeAntaeus(*fakeAntaeus)},
-	}); err != nil {
+	binDir := filepath.Join(*out, "bin")
+	if err := buildBinaries(context.Background(), binDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := write(*out, binDir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 }
 
-// archive is one file of one image.
-type archive struct {
-	file string
-	spec ociimage.Spec
+// buildBinaries runs each archive's make target once per platform.
+func buildBinaries(ctx context.Context, binDir string) error {
+	for _, archive := range images.Archives {
+		for _, platform := range images.Platforms {
+			output := archive.Program.Binary(binDir, platform)
+			cmd := exec.CommandContext(ctx, "make", "--no-print-directory", archive.Program.MakeTarget, archive.Program.OutputVar+"="+output)
+			cmd.Env = append(os.Environ(), "GOOS="+platform.OS, "GOARCH="+platform.Architecture)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("build %s for %s: %w", archive.Program.Name, platform.String(), err)
+			}
+		}
+	}
+	return nil
 }
 
-func write(dir string, archives []archive) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+func write(dir, binDir string) error {
+	var platforms []string
+	for _, platform := range images.Platforms {
+		platforms = append(platforms, platform.String())
 	}
-	for _, a := range archives {
-		image, err := ociimage.Build(a.spec)
+	for _, archive := range images.Archives {
+		image, err := ociimage.Build(archive.Spec(binDir))
 		if err != nil {
 			return err
 		}
-		path := filepath.Join(dir, a.file)
+		path := filepath.Join(dir, archive.File)
 		if err := ociimage.WriteArchive(path, image); err != nil {
 			return err
 		}
-		fmt.Printf("%s: %s (%s)\n", path, image.Ref, image.PinnedRef())
+		fmt.Printf("%s: %s (%s) for %s\n", path, image.Ref, image.PinnedRef(), strings.Join(platforms, ", "))
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,8 @@ func (v values) GetConfig(key string) (string, bool) {
 }
 
 func (v values) IsConfigSecret(string) bool { return false }
+
+func (v values) ConfigKeys() []string { return slices.Collect(maps.Keys(v)) }
 
 // minimal is the smallest valid stack: everything else has a default.
 func minimal() values {

@@ -30,8 +30,12 @@ const (
 )
 
 // Load reads the stack's configuration once, fills in defaults and
-// validates it. The error lists every problem found, one sentence each.
-func Load(stack string, src Source) (Config, error) {
+// validates it. The error lists every problem found, one sentence each. A
+// key under tinjis: that Load does not read is refused first, naming the
+// nearest key it reads: a misspelt key is never ignored, nor reported as
+// the setting it left unset.
+func Load(stack string, stackConfig Source) (Config, error) {
+	src := &readKeys{Source: stackConfig}
 	var c Config
 	c.Environment, _ = src.GetConfig(KeyEnvironment)
 	errs := []error{
@@ -43,6 +47,9 @@ func Load(stack string, src Source) (Config, error) {
 		readObject(src, KeyDevelopers, &c.Developers),
 
 		readBool(src, KeyDeveloperDigestsOnly, &c.DeveloperDigestsOnly),
+	}
+	if err := unknownKeys(stackConfig, src.asked); err != nil {
+		return Config{}, err
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

@@ -59,7 +59,7 @@ func dnsSpec(binary string) ociimage.Spec {
 		Ref:        dnsImage,
 		Entrypoint: []string{"/coredns"},
 		User:       "0",
-		Files:      []ociimage.File{{Path: "/coredns", Source: binary, Mode: 0o755}},
+		Variants:   testimages.NodeVariant(ociimage.File{Path: "/coredns", Source: binary, Mode: 0o755}),
 	}
 }
 

@@ -1,6 +1,8 @@
 // Package testimages builds every image the test node runs: the pod
-// sandbox (pause), the connection agent (probe), the payments service and
-// the Antaeus stand-in, from this checkout, with no registry.
+// sandbox (pause) and the connection agent (probe) for the node's platform,
+// and the payments service and the Antaeus stand-in exactly as a reviewer
+// gets them, from the archives `make images` writes; from this checkout,
+// with no registry.
 package testimages
 
 import (
@@ -9,12 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/tinjis/tinjis/integration/internal/repo"
 	"github.com/tinjis/tinjis/internal/images"
 	"github.com/tinjis/tinjis/internal/ociimage"
 )
+
+// NodePlatform is the platform of the test node: this machine's.
+var NodePlatform = v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
 
 // Image names of the test-only programs, under the reserved .test domain so
 // that nothing can ever pull them.
@@ -48,7 +56,7 @@ func PauseSpec(binary string) ociimage.Spec {
 		Ref:        PauseRef,
 		Entrypoint: []string{"/pause"},
 		User:       images.NonRootUser,
-		Files:      []ociimage.File{{Path: "/pause", Source: binary, Mode: 0o755}},
+		Variants:   NodeVariant(ociimage.File{Path: "/pause", Source: binary, Mode: 0o755}),
 	}
 }
 
@@ -59,26 +67,35 @@ func ProbeSpec(binary string) ociimage.Spec {
 		Entrypoint:   []string{"/probe", "-listen=:" + strconv.Itoa(ProbePort)},
 		User:         images.NonRootUser,
 		ExposedPorts: []int{ProbePort},
-		Files:        []ociimage.File{{Path: "/probe", Source: binary, Mode: 0o755}},
+		Variants:     NodeVariant(ociimage.File{Path: "/probe", Source: binary, Mode: 0o755}),
 	}
 }
 
-// Build compiles the four programs into binDir (payments and the stand-in
-// with their make targets, as `make images` does) and builds their images.
-func Build(ctx context.Context, binDir string) (Images, error) {
+// NodeVariant is an image of files built for the node's platform only.
+func NodeVariant(files ...ociimage.File) []ociimage.Variant {
+	return []ociimage.Variant{{Platform: NodePlatform, Files: files}}
+}
+
+// ImagesDir is where Build has `make images` write its archives, under
+// its directory.
+const ImagesDir = "make-images"
+
+// Build runs `make images` into dir/make-images and reads its archives
+// back (payments and the stand-in, for every platform), and builds pause
+// and probe for the node into dir.
+func Build(ctx context.Context, dir string) (Images, error) {
 	root, err := repo.Root()
 	if err != nil {
 		return Images{}, err
 	}
-	bin := func(name string) string { return filepath.Join(binDir, name) }
+	imagesDir := filepath.Join(dir, ImagesDir)
 	steps := []*exec.Cmd{
-		exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "payments-binary", "PAYMENTS_BIN="+bin("payments")),
-		exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "fake-antaeus-binary", "FAKE_ANTAEUS_BIN="+bin("fake-antaeus")),
-		exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", binDir+string(filepath.Separator),
+		exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, "images", "IMAGES_DIR="+imagesDir),
+		exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", dir+string(filepath.Separator),
 			"./cmd/pause", "./cmd/probe"),
 	}
-	steps[2].Dir = filepath.Join(root, "integration")
-	steps[2].Env = append(os.Environ(), "CGO_ENABLED=0")
+	steps[1].Dir = filepath.Join(root, "integration")
+	steps[1].Env = append(os.Environ(), "CGO_ENABLED=0")
 	for _, step := range steps {
 		if out, err := step.CombinedOutput(); err != nil {
 			return Images{}, fmt.Errorf("%s: %w\n%s", step, err, out)
@@ -90,14 +107,23 @@ func Build(ctx context.Context, binDir string) (Images, error) {
 		into *ociimage.Image
 		spec ociimage.Spec
 	}{
-		{&built.Pause, PauseSpec(bin("pause"))},
-		{&built.Probe, ProbeSpec(bin("probe"))},
-		{&built.Payments, images.Payments(bin("payments"))},
-		{&built.FakeAntaeus, images.FakeAntaeus(bin("fake-antaeus"))},
+		{&built.Pause, PauseSpec(filepath.Join(dir, "pause"))},
+		{&built.Probe, ProbeSpec(filepath.Join(dir, "probe"))},
 	} {
 		if *image.into, err = ociimage.Build(image.spec); err != nil {
 			return Images{}, err
 		}
+	}
+	into := map[images.Program]*ociimage.Image{images.PaymentsProgram: &built.Payments, images.FakeAntaeusProgram: &built.FakeAntaeus}
+	for _, archive := range images.Archives {
+		read, err := ociimage.ReadArchive(filepath.Join(imagesDir, archive.File), filepath.Join(dir, "layout-"+archive.File))
+		if err != nil {
+			return Images{}, err
+		}
+		if len(read) != 1 || into[archive.Program] == nil {
+			return Images{}, fmt.Errorf("make images wrote %d images into %s, want the one of %s", len(read), archive.File, archive.Program.Name)
+		}
+		*into[archive.Program] = read[0]
 	}
 	return built, nil
 }

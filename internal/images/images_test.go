@@ -101,7 +101,7 @@ func dockerfileDrift(dockerfile string, spec ociimage.Spec) ([]string, error) {
 	for _, port := range spec.ExposedPorts {
 		specPorts = append(specPorts, strconv.Itoa(port)+"/tcp")
 	}
-	for _, file := range spec.Files {
+	for _, file := range spec.Variants[0].Files {
 		specFiles = append(specFiles, file.Path)
 	}
 	compare := func(what string, dockerfile, spec []string) {
@@ -156,37 +156,47 @@ func TestTheDockerfileBuildsTheImageThePaymentsSpecDescribes(t *testing.T) {
 	}
 }
 
-func TestTheDevStackDeploysThePaymentsImageMakeImagesWrites(t *testing.T) {
+func TestTheQuickStartsStackRunsTheImagesMakeImagesWrites(t *testing.T) {
 	var stack struct {
 		Config map[string]yaml.Node `yaml:"config"`
 	}
-	if err := yaml.Unmarshal([]byte(readRepoFile(t, "Pulumi.dev.yaml")), &stack); err != nil {
+	if err := yaml.Unmarshal([]byte(readRepoFile(t, "Pulumi.local.yaml")), &stack); err != nil {
 		t.Fatal(err)
 	}
-	var payments struct {
-		Image string `yaml:"image"`
-	}
-	node := stack.Config[config.KeyPayments]
-	if err := node.Decode(&payments); err != nil {
-		t.Fatal(err)
-	}
-	if payments.Image != images.PaymentsRef {
-		t.Errorf("Pulumi.dev.yaml deploys %q, make images writes %q", payments.Image, images.PaymentsRef)
+	for key, want := range map[string]string{config.KeyPayments: images.PaymentsRef, config.KeyAntaeus: images.FakeAntaeusRef} {
+		var service struct {
+			Image string `yaml:"image"`
+		}
+		node := stack.Config[key]
+		if err := node.Decode(&service); err != nil {
+			t.Fatal(err)
+		}
+		if service.Image != want {
+			t.Errorf("Pulumi.local.yaml's %s.image is %q, make images writes %q", key, service.Image, want)
+		}
 	}
 }
 
-func TestEveryImageBuildsFromItsBinary(t *testing.T) {
-	binary := filepath.Join(t.TempDir(), "binary")
-	if err := os.WriteFile(binary, []byte("a program"), 0o755); err != nil {
-		t.Fatal(err)
+func TestEveryImageBuildsFromItsBinaryForEachPlatform(t *testing.T) {
+	binDir := t.TempDir()
+	for _, archive := range images.Archives {
+		for _, platform := range images.Platforms {
+			binary := archive.Program.Binary(binDir, platform)
+			if err := os.MkdirAll(filepath.Dir(binary), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(binary, []byte(archive.Program.Name+" for "+platform.String()), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	tests := []struct {
 		name  string
 		spec  ociimage.Spec
 		ports []int
 	}{
-		{"payments listens on its default charge and metrics ports", images.Payments(binary), []int{9000, 9090}},
-		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binary), []int{8000}},
+		{"payments listens on its default charge and metrics ports", images.Payments(binDir), []int{9000, 9090}},
+		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binDir), []int{8000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,20 +204,38 @@ func TestEveryImageBuildsFromItsBinary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			config, err := image.Image.ConfigFile()
+			manifest, err := image.Index.IndexManifest()
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, port := range tt.ports {
-				if _, ok := config.Config.ExposedPorts[strconv.Itoa(port)+"/tcp"]; !ok {
-					t.Errorf("exposed ports = %v, want %d/tcp", config.Config.ExposedPorts, port)
+			var platforms []string
+			for _, desc := range manifest.Manifests {
+				platforms = append(platforms, desc.Platform.String())
+				img, err := image.Index.Image(desc.Digest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				config, err := img.ConfigFile()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := config.OS + "/" + config.Architecture; got != desc.Platform.String() {
+					t.Errorf("the %s manifest's config is for %s", desc.Platform, got)
+				}
+				for _, port := range tt.ports {
+					if _, ok := config.Config.ExposedPorts[strconv.Itoa(port)+"/tcp"]; !ok {
+						t.Errorf("exposed ports = %v, want %d/tcp", config.Config.ExposedPorts, port)
+					}
+				}
+				if len(config.Config.ExposedPorts) != len(tt.ports) {
+					t.Errorf("exposed ports = %v, want only %v", config.Config.ExposedPorts, tt.ports)
+				}
+				if config.Config.User != "65532:65532" {
+					t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)
 				}
 			}
-			if len(config.Config.ExposedPorts) != len(tt.ports) {
-				t.Errorf("exposed ports = %v, want only %v", config.Config.ExposedPorts, tt.ports)
-			}
-			if config.Config.User != "65532:65532" {
-				t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)
+			if !slices.Equal(platforms, []string{"linux/amd64", "linux/arm64"}) {
+				t.Errorf("platforms %v, want linux/amd64 and linux/arm64", platforms)
 			}
 		})
 	}

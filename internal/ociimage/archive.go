@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
@@ -36,11 +38,9 @@ func WriteArchive(path string, images ...Image) (err error) {
 			return fmt.Errorf("image %s is given twice", ref)
 		}
 		refs[ref] = true
-		platform := Platform
 		index = mutate.AppendManifests(index, mutate.IndexAddendum{
-			Add: image.Image,
+			Add: image.Index,
 			Descriptor: v1.Descriptor{
-				Platform:    &platform,
 				Annotations: map[string]string{annotationImageName: ref, annotationRefName: image.Ref.Tag()},
 			},
 		})
@@ -68,8 +68,9 @@ func WriteArchive(path string, images ...Image) (err error) {
 	return os.Rename(partial.Name(), path)
 }
 
-// writeLayout writes the image layout: oci-layout, index.json and every blob
-// once, under blobs/sha256/.
+// writeLayout writes the image layout: oci-layout, index.json (one entry per
+// image, pointing at its index of platforms) and every blob once, under
+// blobs/sha256/.
 func writeLayout(w io.Writer, index v1.ImageIndex, images []Image) error {
 	tw := tar.NewWriter(w)
 	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
@@ -89,7 +90,7 @@ func writeLayout(w io.Writer, index v1.ImageIndex, images []Image) error {
 	}
 	written := map[v1.Hash]bool{}
 	for _, image := range images {
-		blobs, err := imageBlobs(image.Image)
+		blobs, err := indexBlobs(image.Index)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", image.Ref, err)
 		}
@@ -109,6 +110,35 @@ func writeLayout(w io.Writer, index v1.ImageIndex, images []Image) error {
 type blob struct {
 	digest  v1.Hash
 	content []byte
+}
+
+// indexBlobs returns the index and the blobs of every image it lists.
+func indexBlobs(index v1.ImageIndex) ([]blob, error) {
+	raw, err := index.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	digest, err := index.Digest()
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	blobs := []blob{{digest, raw}}
+	for _, desc := range manifest.Manifests {
+		img, err := index.Image(desc.Digest)
+		if err != nil {
+			return nil, err
+		}
+		imgBlobs, err := imageBlobs(img)
+		if err != nil {
+			return nil, err
+		}
+		blobs = append(blobs, imgBlobs...)
+	}
+	return blobs, nil
 }
 
 // imageBlobs returns the manifest, the config and the compressed layers.
@@ -160,4 +190,86 @@ func writeEntry(tw *tar.Writer, name string, content []byte) error {
 	}
 	_, err := tw.Write(content)
 	return err
+}
+
+// ReadArchive reads back the images of an archive WriteArchive wrote, in the
+// order of its index.json, unpacking it into dir (a new or empty directory):
+// the images read their blobs from there, so dir must outlive them.
+func ReadArchive(path, dir string) ([]Image, error) {
+	if err := untar(path, dir); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	manifest, err := top.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	var images []Image
+	for _, desc := range manifest.Manifests {
+		ref, err := parseRef(desc.Annotations[annotationImageName])
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+		index, err := top.ImageIndex(desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: image %s is not an image index: %w", path, ref, err)
+		}
+		images = append(images, Image{Ref: ref, Index: index, Digest: desc.Digest})
+	}
+	return images, nil
+}
+
+// untar unpacks the regular files and directories of an image-layout tar
+// into dir, refusing any name that would land outside it.
+func untar(path, dir string) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	reader := tar.NewReader(file)
+	for {
+		header, err := reader.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		name := filepath.FromSlash(strings.TrimSuffix(header.Name, "/"))
+		switch header.Typeflag {
+		case tar.TypeDir:
+			if err := root.MkdirAll(name, 0o755); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := root.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+				return err
+			}
+			out, err := root.Create(name)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(out, reader)
+			if closeErr := out.Close(); err == nil {
+				err = closeErr
+			}
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: an image layout holds only files and directories", header.Name)
+		}
+	}
 }

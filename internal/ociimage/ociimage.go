@@ -1,8 +1,8 @@
-// Package ociimage builds small single-layer container images from files on
-// this machine and writes them as OCI image-layout archives that
-// `ctr images import` and `kind load image-archive` take, with no registry
-// and no Docker. Builds are reproducible: the same files give the same
-// digest.
+// Package ociimage builds small container images from local files, one
+// single-layer image per platform under one OCI image index, and writes them
+// as OCI image-layout archives that `ctr images import` and
+// `kind load image-archive` take, with no registry and no Docker. Builds are
+// reproducible: the same files give the same digest.
 package ociimage
 
 import (
@@ -25,8 +25,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Platform is the only platform built: the node images run on.
-var Platform = v1.Platform{OS: "linux", Architecture: "amd64"}
+// Linux platforms by architecture: what kind nodes run on amd64 machines
+// and on arm64 ones (Apple silicon).
+var (
+	LinuxAMD64 = v1.Platform{OS: "linux", Architecture: "amd64"}
+	LinuxARM64 = v1.Platform{OS: "linux", Architecture: "arm64"}
+)
 
 // epoch is every image's creation time and every file's modification time,
 // so that a build depends on the files' contents only.
@@ -45,7 +49,15 @@ type Spec struct {
 	// ExposedPorts are TCP ports.
 	ExposedPorts []int
 	Env          []string
-	Files        []File
+	// Variants are the platforms the image is built for, each with its
+	// files (a binary built for that platform).
+	Variants []Variant
+}
+
+// Variant is the image for one platform.
+type Variant struct {
+	Platform v1.Platform
+	Files    []File
 }
 
 // File is a host file copied into the image, owned by root.
@@ -60,10 +72,12 @@ type File struct {
 // Image is a built image and the name it is imported under.
 type Image struct {
 	// Ref is the full normalised name, e.g. "docker.io/library/pause:1".
-	Ref   reference.NamedTagged
-	Image v1.Image
-	// Digest is the manifest's digest: what `ctr images ls` shows and what
-	// a pod can pin with PinnedRef.
+	Ref reference.NamedTagged
+	// Index lists one manifest per platform; the container runtime runs
+	// the one of its node.
+	Index v1.ImageIndex
+	// Digest is the index's digest: what `ctr images ls` shows and what a
+	// pod can pin with PinnedRef.
 	Digest v1.Hash
 }
 
@@ -73,8 +87,9 @@ func (i Image) PinnedRef() string {
 	return i.Ref.Name() + "@" + i.Digest.String()
 }
 
-// Build makes the image: one layer holding spec.Files on an empty base, an
-// OCI manifest, and a config for Platform created at the Unix epoch.
+// Build makes the image: for each variant, one layer holding its files on
+// an empty base, an OCI manifest and a config for its platform created at
+// the Unix epoch; and the OCI index of those manifests.
 func Build(spec Spec) (Image, error) {
 	ref, err := parseRef(spec.Ref)
 	if err != nil {
@@ -83,11 +98,42 @@ func Build(spec Spec) (Image, error) {
 	if len(spec.Entrypoint) == 0 {
 		return Image{}, fmt.Errorf("image %s: the entrypoint is empty", spec.Ref)
 	}
-	layer, err := filesLayer(spec.Files)
+	if len(spec.Variants) == 0 {
+		return Image{}, fmt.Errorf("image %s: no platform to build for", spec.Ref)
+	}
+	index := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	built := map[string]bool{}
+	for _, variant := range spec.Variants {
+		platform := variant.Platform
+		if platform.OS == "" || platform.Architecture == "" {
+			return Image{}, fmt.Errorf("image %s: a platform needs an OS and an architecture, not %q", spec.Ref, platform.String())
+		}
+		if built[platform.String()] {
+			return Image{}, fmt.Errorf("image %s: platform %s is given twice", spec.Ref, platform.String())
+		}
+		built[platform.String()] = true
+		img, err := buildVariant(spec, variant)
+		if err != nil {
+			return Image{}, fmt.Errorf("image %s for %s: %w", spec.Ref, platform.String(), err)
+		}
+		index = mutate.AppendManifests(index, mutate.IndexAddendum{
+			Add:        img,
+			Descriptor: v1.Descriptor{Platform: &platform},
+		})
+	}
+	digest, err := index.Digest()
 	if err != nil {
 		return Image{}, fmt.Errorf("image %s: %w", spec.Ref, err)
 	}
+	return Image{Ref: ref, Index: index, Digest: digest}, nil
+}
 
+// buildVariant makes the image of one platform.
+func buildVariant(spec Spec, variant Variant) (v1.Image, error) {
+	layer, err := filesLayer(variant.Files)
+	if err != nil {
+		return nil, err
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img, mutate.Addendum{
@@ -95,15 +141,16 @@ func Build(spec Spec) (Image, error) {
 		History: v1.History{Created: v1.Time{Time: epoch}, CreatedBy: "ociimage.Build", Comment: "files of the image"},
 	})
 	if err != nil {
-		return Image{}, err
+		return nil, err
 	}
 	configFile, err := img.ConfigFile()
 	if err != nil {
-		return Image{}, err
+		return nil, err
 	}
 	configFile = configFile.DeepCopy()
-	configFile.OS = Platform.OS
-	configFile.Architecture = Platform.Architecture
+	configFile.OS = variant.Platform.OS
+	configFile.Architecture = variant.Platform.Architecture
+	configFile.Variant = variant.Platform.Variant
 	configFile.Created = v1.Time{Time: epoch}
 	configFile.Config = v1.Config{
 		Entrypoint:   spec.Entrypoint,
@@ -111,15 +158,7 @@ func Build(spec Spec) (Image, error) {
 		Env:          spec.Env,
 		ExposedPorts: exposedPorts(spec.ExposedPorts),
 	}
-	img, err = mutate.ConfigFile(img, configFile)
-	if err != nil {
-		return Image{}, err
-	}
-	digest, err := img.Digest()
-	if err != nil {
-		return Image{}, fmt.Errorf("image %s: %w", spec.Ref, err)
-	}
-	return Image{Ref: ref, Image: img, Digest: digest}, nil
+	return mutate.ConfigFile(img, configFile)
 }
 
 // parseRef normalises ref as containerd and the kubelet do, and requires a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/tinjis/tinjis/internal/ociimage"
@@ -35,11 +38,41 @@ func serverSpec(t *testing.T, binary string) ociimage.Spec {
 		User:         "65532:65532",
 		ExposedPorts: []int{9000, 9090},
 		Env:          []string{"MODE=test"},
-		Files: []ociimage.File{
-			{Path: "/bin/server", Source: writeHostFile(t, binary), Mode: 0o755},
-			{Path: "/etc/server/config", Source: writeHostFile(t, "setting"), Mode: 0o644},
+		Variants: []ociimage.Variant{
+			{Platform: ociimage.LinuxAMD64, Files: []ociimage.File{
+				{Path: "/bin/server", Source: writeHostFile(t, binary), Mode: 0o755},
+				{Path: "/etc/server/config", Source: writeHostFile(t, "setting"), Mode: 0o644},
+			}},
+			{Platform: ociimage.LinuxARM64, Files: []ociimage.File{
+				{Path: "/bin/server", Source: writeHostFile(t, binary+" for arm64"), Mode: 0o755},
+				{Path: "/etc/server/config", Source: writeHostFile(t, "setting"), Mode: 0o644},
+			}},
 		},
 	}
+}
+
+// platformImages returns the image of each platform in index, by platform.
+func platformImages(t *testing.T, index v1.ImageIndex) map[string]v1.Image {
+	t.Helper()
+	manifest, err := index.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if manifest.MediaType != types.OCIImageIndex {
+		t.Errorf("index media type %s, want %s", manifest.MediaType, types.OCIImageIndex)
+	}
+	images := map[string]v1.Image{}
+	for _, desc := range manifest.Manifests {
+		if desc.Platform == nil {
+			t.Fatalf("manifest %s has no platform", desc.Digest)
+		}
+		img, err := index.Image(desc.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		images[desc.Platform.String()] = img
+	}
+	return images
 }
 
 func build(t *testing.T, spec ociimage.Spec) ociimage.Image {
@@ -62,21 +95,64 @@ func TestTheSameFilesGiveTheSameDigestAndOtherFilesAnother(t *testing.T) {
 	if first.Digest == changed.Digest {
 		t.Errorf("a changed binary kept the digest %s", first.Digest)
 	}
-	if digest, err := first.Image.Digest(); err != nil || digest != first.Digest {
-		t.Errorf("Digest = %s, the manifest's digest is %s (%v)", first.Digest, digest, err)
+	if digest, err := first.Index.Digest(); err != nil || digest != first.Digest {
+		t.Errorf("Digest = %s, the index's digest is %s (%v)", first.Digest, digest, err)
 	}
 }
 
-func TestTheConfigRunsTheEntrypointAsTheUserOnLinuxAmd64(t *testing.T) {
+func TestEachPlatformHasAManifestWhoseConfigNamesThatPlatform(t *testing.T) {
+	images := platformImages(t, build(t, serverSpec(t, "binary")).Index)
+
+	if len(images) != 2 || images["linux/amd64"] == nil || images["linux/arm64"] == nil {
+		t.Fatalf("platforms in the index: %v, want linux/amd64 and linux/arm64", slices.Sorted(maps.Keys(images)))
+	}
+	for platform, img := range images {
+		config, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := config.OS + "/" + config.Architecture; got != platform {
+			t.Errorf("the %s manifest's config says %s (containerd refuses an empty one)", platform, got)
+		}
+	}
+}
+
+func TestEachPlatformHoldsItsOwnFiles(t *testing.T) {
+	images := platformImages(t, build(t, serverSpec(t, "binary")).Index)
+
+	for platform, want := range map[string]string{"linux/amd64": "binary", "linux/arm64": "binary for arm64"} {
+		if got := layerFiles(t, images[platform])["bin/server"]; got != want {
+			t.Errorf("%s: /bin/server holds %q, want %q", platform, got, want)
+		}
+	}
+}
+
+// layerFiles reads the image's only layer: file name -> content.
+func layerFiles(t *testing.T, img v1.Image) map[string]string {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("layers: %d (%v), want 1", len(layers), err)
+	}
+	contents, err := layers[0].Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer contents.Close()
+	files := map[string]string{}
+	for _, f := range readTar(t, contents) {
+		files[f.header.Name] = string(f.content)
+	}
+	return files
+}
+
+func TestTheConfigRunsTheEntrypointAsTheUser(t *testing.T) {
 	image := build(t, serverSpec(t, "binary"))
-	config, err := image.Image.ConfigFile()
+	config, err := platformImages(t, image.Index)["linux/amd64"].ConfigFile()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	if config.OS != "linux" || config.Architecture != "amd64" {
-		t.Errorf("platform = %s/%s, want linux/amd64 (containerd refuses an empty one)", config.OS, config.Architecture)
-	}
 	if !config.Created.Time.Equal(time.Unix(0, 0)) {
 		t.Errorf("created = %s, want the Unix epoch", config.Created.Time)
 	}
@@ -110,7 +186,7 @@ type entry struct {
 
 func TestTheLayerHoldsTheFilesOwnedByRootUnderTheirDirectories(t *testing.T) {
 	image := build(t, serverSpec(t, "binary"))
-	layers, err := image.Image.Layers()
+	layers, err := platformImages(t, image.Index)["linux/amd64"].Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +243,14 @@ func TestABadSpecIsRefusedWithTheReason(t *testing.T) {
 		}, "must have a tag and no digest"},
 		{"a ref that is no reference", func(s *ociimage.Spec) { s.Ref = "Registry/Server:v1" }, `image reference "Registry/Server:v1"`},
 		{"no entrypoint", func(s *ociimage.Spec) { s.Entrypoint = nil }, "the entrypoint is empty"},
-		{"a relative file path", func(s *ociimage.Spec) { s.Files[0].Path = "bin/server" }, `"bin/server" must be absolute and clean`},
-		{"a file path with dots", func(s *ociimage.Spec) { s.Files[0].Path = "/bin/../server" }, "must be absolute and clean"},
-		{"a file given twice", func(s *ociimage.Spec) { s.Files[1].Path = s.Files[0].Path }, `"/bin/server" is given twice`},
-		{"a file inside a file", func(s *ociimage.Spec) { s.Files[1].Path = "/bin/server/config" }, `"/bin/server" is a file`},
-		{"a missing source file", func(s *ociimage.Spec) { s.Files[1].Source = "/nonexistent/config" }, "/nonexistent/config"},
+		{"no platform", func(s *ociimage.Spec) { s.Variants = nil }, "no platform to build for"},
+		{"a platform given twice", func(s *ociimage.Spec) { s.Variants[1].Platform = s.Variants[0].Platform }, "platform linux/amd64 is given twice"},
+		{"a platform without architecture", func(s *ociimage.Spec) { s.Variants[1].Platform = v1.Platform{OS: "linux"} }, "needs an OS and an architecture"},
+		{"a relative file path", func(s *ociimage.Spec) { s.Variants[0].Files[0].Path = "bin/server" }, `"bin/server" must be absolute and clean`},
+		{"a file path with dots", func(s *ociimage.Spec) { s.Variants[0].Files[0].Path = "/bin/../server" }, "must be absolute and clean"},
+		{"a file given twice", func(s *ociimage.Spec) { s.Variants[1].Files[1].Path = s.Variants[1].Files[0].Path }, `"/bin/server" is given twice`},
+		{"a file inside a file", func(s *ociimage.Spec) { s.Variants[0].Files[1].Path = "/bin/server/config" }, `"/bin/server" is a file`},
+		{"a missing source file", func(s *ociimage.Spec) { s.Variants[1].Files[1].Source = "/nonexistent/config" }, "/nonexistent/config"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,15 +353,46 @@ func TestAnArchiveHoldsEachImageUnderItsNameAndDigest(t *testing.T) {
 		if got := desc.Annotations["org.opencontainers.image.ref.name"]; got != w.tag {
 			t.Errorf("manifest %d: org.opencontainers.image.ref.name = %q, want %q", i, got, w.tag)
 		}
-		if desc.Platform == nil || desc.Platform.OS != "linux" || desc.Platform.Architecture != "amd64" {
-			t.Errorf("manifest %d: platform %v, want linux/amd64", i, desc.Platform)
+		if desc.MediaType != types.OCIImageIndex {
+			t.Errorf("manifest %d: media type %s, want an image index of platforms", i, desc.MediaType)
 		}
-		image, err := index.Image(desc.Digest)
+		platforms, err := index.ImageIndex(desc.Digest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := validate.Image(image); err != nil {
+		if err := validate.Index(platforms); err != nil {
 			t.Errorf("manifest %d: the archived image is not complete: %v", i, err)
+		}
+		if got := slices.Sorted(maps.Keys(platformImages(t, platforms))); !slices.Equal(got, []string{"linux/amd64", "linux/arm64"}) {
+			t.Errorf("manifest %d: platforms %v", i, got)
+		}
+	}
+}
+
+func TestAnArchiveReadsBackAsTheImagesWritten(t *testing.T) {
+	server := build(t, serverSpec(t, "server binary"))
+	other := serverSpec(t, "other binary")
+	other.Ref = "sidecar:2"
+	sidecar := build(t, other)
+	archive := filepath.Join(t.TempDir(), "images.tar")
+	if err := ociimage.WriteArchive(archive, server, sidecar); err != nil {
+		t.Fatal(err)
+	}
+
+	read, err := ociimage.ReadArchive(archive, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if len(read) != 2 {
+		t.Fatalf("read %d images, want 2", len(read))
+	}
+	for i, want := range []ociimage.Image{server, sidecar} {
+		if read[i].Ref.String() != want.Ref.String() || read[i].Digest != want.Digest {
+			t.Errorf("image %d: %s at %s, want %s at %s", i, read[i].Ref, read[i].Digest, want.Ref, want.Digest)
+		}
+		if got := layerFiles(t, platformImages(t, read[i].Index)["linux/arm64"])["bin/server"]; !strings.HasSuffix(got, "for arm64") {
+			t.Errorf("image %d: its arm64 /bin/server holds %q", i, got)
 		}
 	}
 }

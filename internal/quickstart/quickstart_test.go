@@ -1,27 +1,28 @@
-// Package quickstart checks the README's reviewer quick start, as far as it
-// can run without Docker, kind or a cluster: every make line is a target
-// the Makefile runs with those variables, the kind lines name the cluster
-// docs/kind.yaml creates, and the challenge's curl lines work against the
-// Antaeus stand-in calling the real payments handler.
+// Package quickstart_test checks the README's reviewer quick start, as far
+// as it can run without Docker, kind or a cluster: every make line is a
+// target the Makefile runs with those variables, the kind lines, the local
+// stack file and docs/kind.yaml agree on the cluster, the port and the
+// archives, and the challenge's curl lines work against the Antaeus
+// stand-in calling the real payments handler. The integration suite runs
+// the same lines against the local stack on a real node.
 package quickstart_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/tinjis/tinjis/infra/outputs"
+	"github.com/tinjis/tinjis/infra/config"
 	"github.com/tinjis/tinjis/internal/fakeantaeus"
 	"github.com/tinjis/tinjis/internal/images"
+	"github.com/tinjis/tinjis/internal/quickstart"
+	"github.com/tinjis/tinjis/internal/stackfile"
 	"github.com/tinjis/tinjis/payments/server"
 	"github.com/tinjis/tinjis/payments/settings"
 )
@@ -29,45 +30,70 @@ import (
 // repoRoot holds the README, the Makefile and docs/.
 const repoRoot = "../.."
 
-// quickStart is the shell block of the README between these markers.
-const startMarker, endMarker = "<!-- quickstart -->", "<!-- /quickstart -->"
+// localStack is the quick start's stack.
+const localStack = "local"
 
-// quickStartLines are the commands of the quick start, comments and blank
-// lines left out.
 func quickStartLines(t *testing.T) []string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	lines, err := quickstart.Lines(repoRoot)
 	if err != nil {
 		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(readme), startMarker)
-	block, _, ok2 := strings.Cut(rest, endMarker)
-	if !ok || !ok2 {
-		t.Fatalf("README.md has no block between %s and %s", startMarker, endMarker)
-	}
-	var lines []string
-	for _, line := range strings.Split(block, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "```") {
-			continue
-		}
-		lines = append(lines, line)
 	}
 	return lines
 }
 
 func linesStarting(t *testing.T, prefix string) []string {
 	t.Helper()
-	var out []string
-	for _, line := range quickStartLines(t) {
-		if strings.HasPrefix(line, prefix) {
-			out = append(out, line)
-		}
-	}
-	if len(out) == 0 {
+	lines := quickstart.Starting(quickStartLines(t), prefix)
+	if len(lines) == 0 {
 		t.Fatalf("the quick start has no line starting %q", prefix)
 	}
-	return out
+	return lines
+}
+
+// kindCluster is what the quick start needs of docs/kind.yaml.
+type kindCluster struct {
+	Name  string `yaml:"name"`
+	Nodes []struct {
+		Role              string `yaml:"role"`
+		ExtraPortMappings []struct {
+			ContainerPort int    `yaml:"containerPort"`
+			HostPort      int    `yaml:"hostPort"`
+			ListenAddress string `yaml:"listenAddress"`
+		} `yaml:"extraPortMappings"`
+	} `yaml:"nodes"`
+}
+
+func readKindCluster(t *testing.T) kindCluster {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "docs", "kind.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cluster kindCluster
+	if err := yaml.Unmarshal(data, &cluster); err != nil {
+		t.Fatal(err)
+	}
+	return cluster
+}
+
+// localConfig is the quick start's stack file, loaded as the program
+// loads it.
+func localConfig(t *testing.T) config.Config {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "Pulumi."+localStack+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	values, err := stackfile.Read(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(localStack, values)
+	if err != nil {
+		t.Fatalf("Pulumi.%s.yaml: %v", localStack, err)
+	}
+	return cfg
 }
 
 func TestEveryMakeLineOfTheQuickStartIsATargetTheMakefileRuns(t *testing.T) {
@@ -75,31 +101,36 @@ func TestEveryMakeLineOfTheQuickStartIsATargetTheMakefileRuns(t *testing.T) {
 	wants := map[string][]string{
 		"make images": {"./cmd/image-archives"},
 		"make up": {
-			"pulumi stack select --create dev",
-			"--path kubernetes.context 'kind-tinjis'",
-			// The stand-in `make images` writes.
-			"--path antaeus.image '" + images.FakeAntaeusRef + "'",
-			"--path antaeus.flavor 'prebuilt'",
-			"pulumi up --yes --stack dev",
+			"go run ./cmd/preflight --stack " + localStack,
+			"pulumi stack select --create " + localStack,
+			"pulumi up --yes --stack " + localStack,
 		},
-		"make acceptance": {"go run ./cmd/acceptance --stack dev"},
+		"make acceptance": {"go run ./cmd/acceptance --url 'http://localhost:"},
+		"make down": {
+			"pulumi destroy --yes --stack " + localStack,
+			// The state too; the committed stack file stays.
+			"pulumi stack rm --yes --preserve-config --stack " + localStack,
+		},
 	}
+	nodePort := strconv.Itoa(localConfig(t).Expose.NodePort)
 	seen := map[string]bool{}
 	for _, line := range linesStarting(t, "make ") {
-		fields := strings.Fields(line)
-		target := "make " + fields[1]
+		target := "make " + strings.Fields(line)[1]
 		t.Run(line, func(t *testing.T) {
-			cmd := exec.Command("make", append([]string{"-n"}, fields[1:]...)...)
-			cmd.Dir = repoRoot
-			cmd.Env = append(os.Environ(), "PULUMI_BACKEND_URL=file:///nonexistent/state", "PULUMI_CONFIG_PASSPHRASE=")
-			out, err := cmd.CombinedOutput()
+			dryRun := "make -n" + strings.TrimPrefix(line, "make")
+			out, err := quickstart.Run(t.Context(), "cd "+repoRoot+" && "+dryRun,
+				quickstart.AntaeusVar+"=http://localhost:"+nodePort,
+				"PULUMI_BACKEND_URL=file:///nonexistent/state", "PULUMI_CONFIG_PASSPHRASE=")
 			if err != nil {
-				t.Fatalf("make -n %s: %v\n%s", strings.Join(fields[1:], " "), err, out)
+				t.Fatal(err)
 			}
 			for _, want := range wants[target] {
-				if !strings.Contains(string(out), want) {
-					t.Errorf("make -n %s does not run %q:\n%s", strings.Join(fields[1:], " "), want, out)
+				if !strings.Contains(out, want) {
+					t.Errorf("%s does not run %q:\n%s", dryRun, want, out)
 				}
+			}
+			if strings.Contains(out, "pulumi config set") {
+				t.Errorf("%s writes the stack file:\n%s", dryRun, out)
 			}
 		})
 		seen[target] = true
@@ -111,73 +142,93 @@ func TestEveryMakeLineOfTheQuickStartIsATargetTheMakefileRuns(t *testing.T) {
 	}
 }
 
-func TestTheQuickStartsKindLinesNameTheClusterOfDocsKindYAML(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot, "docs", "kind.yaml"))
-	if err != nil {
-		t.Fatal(err)
+func TestTheKindClusterTheStackFileAndTheQuickStartAgree(t *testing.T) {
+	cluster := readKindCluster(t)
+	cfg := localConfig(t)
+
+	if want := "kind-" + cluster.Name; cfg.Kubernetes.Context != want {
+		t.Errorf("Pulumi.%s.yaml deploys to context %q; kind names docs/kind.yaml's cluster %q", localStack, cfg.Kubernetes.Context, want)
 	}
-	var cluster struct {
-		Name  string `yaml:"name"`
-		Nodes []struct {
-			Role string `yaml:"role"`
-		} `yaml:"nodes"`
+	if cfg.Expose.Mode != config.ExposeNodePort {
+		t.Errorf("Pulumi.%s.yaml exposes Antaeus as %s; only a node port reaches it through kind's port mapping", localStack, cfg.Expose.Mode)
 	}
-	if err := yaml.Unmarshal(data, &cluster); err != nil {
-		t.Fatal(err)
+	published := false
+	for _, node := range cluster.Nodes {
+		for _, m := range node.ExtraPortMappings {
+			if m.ContainerPort == cfg.Expose.NodePort && m.HostPort == cfg.Expose.NodePort {
+				published = true
+				if m.ListenAddress != "127.0.0.1" {
+					t.Errorf("docs/kind.yaml publishes port %d on %q; keep it on the host's loopback", m.HostPort, m.ListenAddress)
+				}
+			}
+		}
 	}
-	if len(cluster.Nodes) < 2 {
-		t.Errorf("docs/kind.yaml has %d nodes; cloud-provider-kind needs a worker, the control plane is excluded from load balancers", len(cluster.Nodes))
+	if !published {
+		t.Errorf("docs/kind.yaml does not publish Antaeus's node port %d on the same host port", cfg.Expose.NodePort)
 	}
+	if want := quickstart.AntaeusVar + "=http://localhost:" + strconv.Itoa(cfg.Expose.NodePort); linesStarting(t, quickstart.AntaeusVar+"=")[0] != want {
+		t.Errorf("the quick start sets %q, want %q", linesStarting(t, quickstart.AntaeusVar+"=")[0], want)
+	}
+	for _, want := range []string{cfg.Payments.Image, cfg.Antaeus.Image} {
+		if want != images.PaymentsRef && want != images.FakeAntaeusRef {
+			t.Errorf("Pulumi.%s.yaml runs %s, which make images does not write", localStack, want)
+		}
+	}
+
+	loads := map[string]bool{}
 	for _, line := range linesStarting(t, "kind ") {
-		if strings.HasPrefix(line, "kind create cluster") {
-			if !strings.Contains(line, "--config docs/kind.yaml") {
+		switch {
+		case strings.HasPrefix(line, "kind create cluster"):
+			if line != "kind create cluster --config docs/kind.yaml" {
 				t.Errorf("%q does not create the cluster of docs/kind.yaml", line)
 			}
-			continue
-		}
-		if !strings.HasSuffix(line, "--name "+cluster.Name) {
-			t.Errorf("%q does not load into the cluster %s", line, cluster.Name)
+		case strings.HasPrefix(line, "kind load image-archive "):
+			loads[strings.Fields(line)[3]] = true
+			fallthrough
+		default:
+			if !strings.HasSuffix(line, "--name "+cluster.Name) {
+				t.Errorf("%q does not name the cluster %s", line, cluster.Name)
+			}
 		}
 	}
-	for _, line := range linesStarting(t, "make up") {
-		if !strings.Contains(line, "KUBE_CONTEXT=kind-"+cluster.Name) {
-			t.Errorf("%q does not deploy to kind's context for %s, kind-%s", line, cluster.Name, cluster.Name)
+	for _, archive := range images.Archives {
+		if !loads[".images/"+archive.File] {
+			t.Errorf("the quick start does not load .images/%s", archive.File)
 		}
+	}
+	if lines := linesStarting(t, "kind delete cluster"); lines[0] != "kind delete cluster --name "+cluster.Name {
+		t.Errorf("%q does not delete the cluster %s", lines[0], cluster.Name)
 	}
 }
 
 func TestTheChallengesCurlLinesWorkAgainstTheStandInAndRealPayments(t *testing.T) {
-	antaeusLine := linesStarting(t, "ANTAEUS=")
-	if !strings.Contains(antaeusLine[0], "pulumi stack output "+outputs.AntaeusURL) {
-		t.Errorf("%q does not read the stack's %s output", antaeusLine[0], outputs.AntaeusURL)
-	}
-	curls := linesStarting(t, "curl ")
-	if len(curls) != 3 {
-		t.Fatalf("%d curl lines, want the challenge's three: pay, list, count PAID", len(curls))
-	}
 	antaeus, url := startStandIn(t)
 
-	pay := runLine(t, curls[0], url)
-	if pay != "true" && pay != "false" {
-		t.Errorf("%s printed %q, want Antaeus's true or false", curls[0], pay)
+	got, err := quickstart.RunChallenge(t.Context(), quickStartLines(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if got.Pay != "true" && got.Pay != "false" {
+		t.Errorf("the pay line printed %q, want Antaeus's true or false", got.Pay)
 	}
 	var listed []fakeantaeus.Invoice
-	if err := json.Unmarshal([]byte(runLine(t, curls[1], url)), &listed); err != nil || len(listed) != len(antaeus.Invoices()) {
-		t.Errorf("%s printed %d invoices (%v), want the %d Antaeus holds", curls[1], len(listed), err, len(antaeus.Invoices()))
+	if err := json.Unmarshal([]byte(got.Invoices), &listed); err != nil || len(listed) != len(antaeus.Invoices()) {
+		t.Errorf("the list line printed %d invoices (%v), want the %d Antaeus holds", len(listed), err, len(antaeus.Invoices()))
 	}
 	paid := 0
 	for _, inv := range antaeus.Invoices() {
-		if inv.Status == "PAID" {
+		if inv.Status == fakeantaeus.StatusPaid {
 			paid++
 		}
 	}
-	if got, err := strconv.Atoi(runLine(t, curls[2], url)); err != nil || got != paid {
-		t.Errorf("%s printed %d (%v), want %d: the PAID invoices Antaeus holds", curls[2], got, err, paid)
+	if got.Paid != paid {
+		t.Errorf("the count line printed %d, want %d: the PAID invoices Antaeus holds", got.Paid, paid)
 	}
 	if paid < 2 {
 		t.Errorf("%d PAID invoices after a pay call; Antaeus seeds 2", paid)
 	}
-	t.Logf("pay: %s; %d invoices, %d PAID", pay, len(listed), paid)
+	t.Logf("pay: %s; %d invoices, %d PAID", got.Pay, len(listed), got.Paid)
 }
 
 // startStandIn serves the Antaeus stand-in on loopback, posting its charges
@@ -202,19 +253,4 @@ func startStandIn(t *testing.T) (*fakeantaeus.Antaeus, string) {
 	srv := httptest.NewServer(antaeus)
 	t.Cleanup(srv.Close)
 	return antaeus, srv.URL
-}
-
-// runLine runs one line of the quick start in bash with $ANTAEUS set, and
-// returns what it printed, trimmed.
-func runLine(t *testing.T, line, antaeusURL string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", line)
-	cmd.Env = append(os.Environ(), "ANTAEUS="+antaeusURL)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%s: %v", line, err)
-	}
-	return strings.TrimSpace(string(out))
 }

@@ -12,9 +12,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +32,12 @@ const Project = "tinjis"
 
 // Passphrase encrypts the test stacks' secrets; it protects nothing.
 const Passphrase = "tinjis-integration-tests"
+
+// QuickStartStack is the README's stack. Its committed encryptionsalt
+// belongs to the empty passphrase, which `make up` uses: the tests run it
+// with that salt and passphrase, as a reviewer does, so the engine would
+// fail on a salt of another passphrase and never needs to write one.
+const QuickStartStack = "local"
 
 // Override replaces one config value of the committed stack file, by path
 // (e.g. "tinjis:kubernetes.kubeconfig"), for this test only.
@@ -57,7 +65,11 @@ func New(t testing.TB, name string) auto.Stack {
 	workDir := t.TempDir()
 	copyFile(t, filepath.Join(root, "Pulumi.yaml"), filepath.Join(workDir, "Pulumi.yaml"), nil)
 	stackFile := "Pulumi." + name + ".yaml"
-	copyFile(t, filepath.Join(root, stackFile), filepath.Join(workDir, stackFile), withoutEncryptionSalt)
+	passphrase, salt := Passphrase, withoutEncryptionSalt
+	if name == QuickStartStack {
+		passphrase, salt = "", nil
+	}
+	copyFile(t, filepath.Join(root, stackFile), filepath.Join(workDir, stackFile), salt)
 	// Pulumi.yaml's main: must exist, though the inline program replaces it.
 	if err := os.MkdirAll(filepath.Join(workDir, "infra"), 0o755); err != nil {
 		t.Fatal(err)
@@ -82,7 +94,7 @@ func New(t testing.TB, name string) auto.Stack {
 		auto.PulumiHome(filepath.Join(stateDir, "home")),
 		auto.EnvVars(map[string]string{
 			"PULUMI_BACKEND_URL":       "file://" + backend,
-			"PULUMI_CONFIG_PASSPHRASE": Passphrase,
+			"PULUMI_CONFIG_PASSPHRASE": passphrase,
 			"PULUMI_SKIP_UPDATE_CHECK": "true",
 			// The engine finds the provider plugin on PATH (ambient plugins).
 			"PATH": filepath.Dir(pulumi) + string(os.PathListSeparator) + os.Getenv("PATH"),
@@ -168,6 +180,9 @@ func (c ConfigSource) GetConfig(key string) (string, bool) {
 // IsConfigSecret reports whether the key holds a secret.
 func (c ConfigSource) IsConfigSecret(key string) bool { return c[key].Secret }
 
+// ConfigKeys lists every key, so config.Load refuses those it does not read.
+func (c ConfigSource) ConfigKeys() []string { return slices.Collect(maps.Keys(c)) }
+
 // Object is a Kubernetes object the stack's state holds.
 type Object struct {
 	// Type is the Pulumi type token, e.g. kubernetes:apps/v1:Deployment.
@@ -222,4 +237,15 @@ func Objects(ctx context.Context, s auto.Stack) ([]Object, error) {
 		})
 	}
 	return objects, nil
+}
+
+// EncryptionSalt returns the encryptionsalt line of the stack's (copied)
+// stack file, or "" when it has none.
+func EncryptionSalt(t testing.TB, s auto.Stack) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(s.Workspace().WorkDir(), "Pulumi."+s.Name()+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(encryptionSaltLine.Find(data)))
 }
