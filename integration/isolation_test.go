@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/integration/testimages"
 	"github.com/tinjis/tinjis/internal/reachability"
 )
@@ -109,6 +110,11 @@ func checkNetworkIsolation(t *testing.T, k *kube, stacks []*liveStack) {
 				patch:  `[{"op": "remove", "path": "/spec/ingress/0/from/0/namespaceSelector"}]`,
 				caught: reachability.Difference{Pair: reachability.Pair{Source: v.antaeus, Destination: v.paymentsPort}, Got: reachability.Denied, Want: reachability.Allowed},
 			},
+			{
+				name:   "a metrics rule without sources opens the metrics port to every pod",
+				patch:  `[{"op": "remove", "path": "/spec/ingress/1/from"}]`,
+				caught: reachability.Difference{Pair: reachability.Pair{Source: v.inDefault, Destination: v.paymentsMetrics}, Got: reachability.Allowed, Want: reachability.Denied},
+			},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +157,9 @@ type isolationView struct {
 	// Row and column names.
 	antaeus, paymentsRow, otherAntaeus, stranger, spoof, inDefault, inFront string
 	paymentsPort, paymentsOtherPort, antaeusPort, dnsUDP, dnsTCP, outside   string
+	// payments' metrics port, and a pod where the stack's monitoring
+	// system runs ("" when the config names no such namespace).
+	paymentsMetrics, inMonitoring string
 }
 
 func newIsolationView(t *testing.T, k *kube, s, other *liveStack) *isolationView {
@@ -185,6 +194,7 @@ func newIsolationView(t *testing.T, k *kube, s, other *liveStack) *isolationView
 	antaeusPort := containerPort(t, antaeus)
 	v.paymentsPort = v.addDestination(reachability.ToPods(fmt.Sprintf("%s:%d", payments.Namespace, paymentsPort.ContainerPort),
 		podsOf(payments), corev1.ProtocolTCP, intstr.FromString(paymentsPort.Name)))
+	v.addMetrics(t, payments)
 	v.paymentsOtherPort = v.addDestination(reachability.ToPods(fmt.Sprintf("%s:%d", payments.Namespace, otherPort),
 		podsOf(payments), corev1.ProtocolTCP, intstr.FromInt32(otherPort)))
 	v.antaeusPort = v.addDestination(reachability.ToPods(fmt.Sprintf("%s:%d", antaeus.Namespace, antaeusPort.ContainerPort),
@@ -228,6 +238,8 @@ func (v *isolationView) expected(t *testing.T) reachability.Matrix {
 		{v.spoof, []string{onlyIf(exposedDirectly, v.antaeusPort), v.dnsUDP, v.dnsTCP, v.outside}},
 		{v.inDefault, []string{onlyIf(exposedDirectly, v.antaeusPort), v.dnsUDP, v.dnsTCP, v.outside}},
 		{v.inFront, []string{v.antaeusPort, v.dnsUDP, v.dnsTCP, v.outside}},
+		// The monitoring system scrapes payments' metrics and charges nothing.
+		{v.inMonitoring, []string{v.paymentsMetrics, onlyIf(exposedDirectly, v.antaeusPort), v.dnsUDP, v.dnsTCP, v.outside}},
 	}
 	var allowed []reachability.Pair
 	for _, row := range rows {
@@ -245,6 +257,25 @@ func (v *isolationView) expected(t *testing.T) reachability.Matrix {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// addMetrics adds payments' metrics port as a destination, and as a source
+// a probe in the namespace the stack admits scrapers from, if it names one
+// by labels.
+func (v *isolationView) addMetrics(t *testing.T, payments *appsv1.Deployment) {
+	t.Helper()
+	metrics := namedContainerPort(t, "Deployment "+payments.Namespace+"/"+payments.Name, payments.Spec.Template.Spec, stack.MetricsPortName)
+	v.paymentsMetrics = v.addDestination(reachability.ToPods(fmt.Sprintf("%s:%d", payments.Namespace, metrics.ContainerPort),
+		podsOf(payments), corev1.ProtocolTCP, intstr.FromString(metrics.Name)))
+	scrapers := v.stack.cfg.Payments.Metrics.From.NamespaceLabels
+	if len(scrapers) == 0 {
+		return
+	}
+	ns := namespaceWithLabels(scrapers, "monitoring-"+v.stack.cfg.Environment)
+	inMonitoring := probePod(ns.Name, "probe", probeLabels)
+	v.probes = append(v.probes, inMonitoring)
+	v.namespaces = append(v.namespaces, ns)
+	v.inMonitoring = v.addSource("pod in "+ns.Name+" (monitoring)", podsOfProbe(inMonitoring))
 }
 
 // onlyIf is destination when cond holds, else no destination.
@@ -289,6 +320,21 @@ func containerPort(t *testing.T, d *appsv1.Deployment) corev1.ContainerPort {
 	return corev1.ContainerPort{}
 }
 
+// namedContainerPort is the container port called name of the pods of
+// owner (a Deployment's template, or a pod).
+func namedContainerPort(t *testing.T, owner string, pods corev1.PodSpec, name string) corev1.ContainerPort {
+	t.Helper()
+	for _, c := range pods.Containers {
+		for _, p := range c.Ports {
+			if p.Name == name {
+				return p
+			}
+		}
+	}
+	t.Fatalf("%s declares no container port named %s", owner, name)
+	return corev1.ContainerPort{}
+}
+
 // frontNamespace is the namespace of what the stack exposes Antaeus
 // through, as its config selects it: the ingress controller's, or the
 // gateway data plane's. It is named after its kubernetes.io/metadata.name
@@ -304,11 +350,17 @@ func frontNamespace(cfg config.Config) (ns *corev1.Namespace, role string, ok bo
 	if len(nsLabels) == 0 {
 		return nil, "", false
 	}
+	return namespaceWithLabels(nsLabels, "front-"+cfg.Environment), role, true
+}
+
+// namespaceWithLabels is a namespace that nsLabels select: named after its
+// kubernetes.io/metadata.name label when it has one, else fallback.
+func namespaceWithLabels(nsLabels map[string]string, fallback string) *corev1.Namespace {
 	name := nsLabels[corev1.LabelMetadataName]
 	if name == "" {
-		name = "front-" + cfg.Environment
+		name = fallback
 	}
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}, role, true
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nsLabels}}
 }
 
 // probePod is a pod that is not part of the product, running the
