@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -189,9 +188,7 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 	cfg.Drain = 0
 	// Logged as the payments command logs.
 	logs := logbuffer.New(logFile, logbuffer.DefaultSize, logbuffer.DefaultFlushInterval)
-	srv, err := server.New(cfg, server.Deps{
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	srv, err := server.New(cfg, server.Deps{Log: logs})
 	if err != nil {
 		logs.Close()
 		logFile.Close()
