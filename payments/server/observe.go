@@ -11,72 +11,116 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/tinjis/tinjis/payments/routes"
 )
 
-// requestLogger writes one JSON line per request; a charge's line carries its
-// outcome. Probe and metrics requests are logged at debug level.
-func (s *Server) requestLogger() echo.MiddlewareFunc {
-	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		HandleError:   true,
-		LogLatency:    true,
-		LogMethod:     true,
-		LogURIPath:    true,
-		LogRequestID:  true,
-		LogStatus:     true,
-		LogRemoteIP:   true,
-		LogError:      true,
-		LogValuesFunc: s.logRequest,
-	})
+// requestContext is echo's context of one request plus what its handler
+// leaves for the request's log line: the charge, when it answered one.
+// Contexts are recycled, so a charge allocates no map to hand it over (as
+// echo's c.Set would) and no buffer for its answer.
+type requestContext struct {
+	echo.Context
+	charge  ChargeResponse
+	charged bool
+	// answer holds the charge's JSON answer while it is written.
+	answer [128]byte
 }
 
-func (s *Server) logRequest(c echo.Context, v middleware.RequestLoggerValues) error {
+var requestContexts = sync.Pool{New: func() any { return new(requestContext) }}
+
+// logRequests writes one JSON line per request, once the error handler has
+// answered any error; a charge's line carries its outcome. Probe and
+// metrics requests are logged at debug level.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rc := requestContexts.Get().(*requestContext)
+		rc.Context, rc.charged = c, false
+		defer func() {
+			rc.Context = nil
+			requestContexts.Put(rc)
+		}()
+
+		start := time.Now()
+		err := next(rc)
+		if err != nil {
+			c.Error(err)
+		}
+		s.logRequest(rc, time.Since(start), err)
+		// Returned for the middlewares above; echo's error handler, called
+		// again with it, finds the response committed.
+		return err
+	}
+}
+
+// noteCharge leaves the charge's answer for the request's log line.
+func noteCharge(c echo.Context, charge ChargeResponse) {
+	if rc, ok := c.(*requestContext); ok {
+		rc.charge, rc.charged = charge, true
+	}
+}
+
+// answerBuffer is an empty buffer for a charge's JSON answer, recycled
+// with the request's context where there is one.
+func answerBuffer(c echo.Context) []byte {
+	if rc, ok := c.(*requestContext); ok {
+		return rc.answer[:0]
+	}
+	return make([]byte, 0, len(requestContext{}.answer))
+}
+
+func (s *Server) logRequest(c *requestContext, latency time.Duration, err error) {
+	req, res := c.Request(), c.Response()
+	path := req.URL.Path
+	if path == "" {
+		path = "/"
+	}
 	level := slog.LevelInfo
 	switch {
-	case v.Status >= http.StatusInternalServerError:
+	case res.Status >= http.StatusInternalServerError:
 		level = slog.LevelError
-	case v.URIPath == routes.Health || v.URIPath == routes.Ready || v.URIPath == routes.Metrics:
+	case path == routes.Health || path == routes.Ready || path == routes.Metrics:
 		level = slog.LevelDebug
 	}
 	line := s.requests.line(level)
 	if line == nil {
-		return nil
+		return
 	}
-	charge, isCharge := c.Get(chargeLogKey).(*ChargeResponse)
-	if isCharge {
+	if c.charged {
 		line.Str(slog.MessageKey, "charge")
 	} else {
 		line.Str(slog.MessageKey, "request")
 	}
-	line.Str("request_id", v.RequestID).
-		Str("method", v.Method).
-		Str("path", v.URIPath).
-		Int("status", v.Status).
+	requestID := req.Header.Get(echo.HeaderXRequestID)
+	if requestID == "" {
+		requestID = res.Header().Get(echo.HeaderXRequestID)
+	}
+	line.Str("request_id", requestID).
+		Str("method", req.Method).
+		Str("path", path).
+		Int("status", res.Status).
 		// An integer: a float is written through strconv's shortest form,
 		// which costs more than the rest of the line.
-		Int64("duration_us", v.Latency.Microseconds()).
-		Str("remote_ip", v.RemoteIP)
-	if isCharge {
-		line.Str("outcome", outcome(charge.Result)).
-			Str("charge_id", charge.ChargeID).
-			Int64("customer_id", charge.CustomerID).
-			Str("amount", string(charge.Amount)).
-			Str("currency", charge.Currency)
+		Int64("duration_us", latency.Microseconds()).
+		Str("remote_ip", c.RealIP())
+	if c.charged {
+		line.Str("outcome", outcome(c.charge.Result)).
+			Str("charge_id", c.charge.ChargeID).
+			Int64("customer_id", c.charge.CustomerID).
+			Str("amount", string(c.charge.Amount)).
+			Str("currency", c.charge.Currency)
 	}
-	if v.Error != nil {
+	if err != nil {
 		if level == slog.LevelError {
-			line.Str("error", v.Error.Error())
+			line.Str("error", err.Error())
 		} else {
-			_, answered := s.describe(v.Error)
+			_, answered := s.describe(err)
 			line.Str("error", answered)
 		}
 	}
 	line.Send() // a lost log line must not fail the request
-	return nil
 }
 
 // requestLog writes the line of each request. A line has the fields, in the

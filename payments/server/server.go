@@ -90,7 +90,7 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 
 	e.Use(wrappedOnce(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: randomID}),
-		s.requestLogger(),
+		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisableStackAll: true,
 			LogErrorFunc:    s.logPanic,
