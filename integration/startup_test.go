@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -196,13 +195,13 @@ func keys(m map[string]bool) []string {
 // test runs, and prints each service's peak when it ends. Pods replaced
 // during the test (rollouts, deletions) are followed too.
 type memorySampler struct {
-	mu    sync.Mutex
 	peaks map[string]controlplane.Memory
 	// cgroups caches each container's memory cgroup directory.
 	cgroups map[string]string
 }
 
-// sampleMemory starts sampling; the peaks are printed when the test ends.
+// sampleMemory starts sampling; the peaks are printed when the test ends,
+// once the sampler has stopped.
 func sampleMemory(t *testing.T, k *kube) {
 	s := &memorySampler{peaks: map[string]controlplane.Memory{}, cgroups: map[string]string{}}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -248,10 +247,8 @@ func (s *memorySampler) sample(ctx context.Context, k *kube) {
 				if err != nil {
 					continue
 				}
-				s.mu.Lock()
 				peak := s.peaks[d.Name]
 				s.peaks[d.Name] = controlplane.Memory{WorkingSet: max(peak.WorkingSet, m.WorkingSet), PeakUsage: max(peak.PeakUsage, m.PeakUsage)}
-				s.mu.Unlock()
 			}
 		}
 	}
