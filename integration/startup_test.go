@@ -32,10 +32,15 @@ const followInterval = 100 * time.Millisecond
 // Antaeus, called through its Service once Ready, first pays an invoice.
 // It only reads the cluster and calls Antaeus's /pay, one call at a time.
 type upTimeline struct {
+	k      *kube
 	start  time.Time
 	done   chan struct{}
 	events []timelineEvent
 	err    error
+	// antaeus and pendingLeft are Antaeus's Deployment and how many of its
+	// invoices were still PENDING after the first paid one.
+	antaeus     *appsv1.Deployment
+	pendingLeft int
 }
 
 type timelineEvent struct {
@@ -45,7 +50,7 @@ type timelineEvent struct {
 
 // followUp starts following; call it right before `pulumi up`.
 func followUp(t *testing.T, k *kube) *upTimeline {
-	tl := &upTimeline{start: time.Now(), done: make(chan struct{})}
+	tl := &upTimeline{k: k, start: time.Now(), done: make(chan struct{})}
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	go func() {
 		defer close(tl.done)
@@ -57,6 +62,9 @@ func followUp(t *testing.T, k *kube) *upTimeline {
 
 // report waits until Antaeus paid its first invoice, or the deadline
 // passed, and prints the timeline; Antaeus never paying fails the test.
+// Should that first /pay have paid every invoice (it pays until the first
+// decline), Antaeus is restarted, which reseeds them, so that what comes
+// next finds invoices to pay.
 func (tl *upTimeline) report(t *testing.T) {
 	t.Helper()
 	<-tl.done
@@ -64,7 +72,12 @@ func (tl *upTimeline) report(t *testing.T) {
 		t.Logf("+%5.1fs after pulumi up started: %s", e.after.Seconds(), e.what)
 	}
 	if tl.err != nil {
-		t.Errorf("following pulumi up: %v", tl.err)
+		t.Fatalf("following pulumi up: %v", tl.err)
+	}
+	if tl.pendingLeft == 0 {
+		t.Log("the first paid /pay paid every invoice: Antaeus restarts to reseed them")
+		tl.k.deletePods(t, tl.antaeus, 30)
+		tl.k.waitRolledOut(t, tl.antaeus)
 	}
 }
 
@@ -77,6 +90,7 @@ func (tl *upTimeline) follow(ctx context.Context, k *kube) error {
 	if err != nil {
 		return err
 	}
+	tl.antaeus = antaeus
 	svc, err := serviceSelecting(ctx, k, antaeus)
 	if err != nil {
 		return err
@@ -98,6 +112,11 @@ func (tl *upTimeline) follow(ctx context.Context, k *kube) error {
 		for id, status := range after {
 			if status == "PAID" && before[id] == "PENDING" {
 				tl.record(fmt.Sprintf("first paid charge (Antaeus's invoice %d PENDING -> PAID)", id))
+				for _, status := range after {
+					if status == "PENDING" {
+						tl.pendingLeft++
+					}
+				}
 				return true, nil
 			}
 		}
