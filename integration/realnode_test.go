@@ -49,6 +49,7 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 	cp := controlplane.StartForTest(t)
 	t.Logf("cluster with a real node ready in %s", time.Since(started).Round(time.Millisecond))
 	k := newKube(t, cp)
+	sampleMemory(t, k)
 
 	// The committed stack file; only its cluster is the test's.
 	s := &liveStack{name: pulumistack.QuickStartStack, stack: pulumistack.New(t, pulumistack.QuickStartStack)}
@@ -62,13 +63,14 @@ func TestTheReviewersTestOnARealNode(t *testing.T) {
 		run  func(t *testing.T)
 	}{
 		{"pulumi up puts both services on the node", func(t *testing.T) {
-			upStarted := time.Now()
+			upStarted, timeline := time.Now(), followUp(t, k)
 			var out bytes.Buffer
 			result, err := s.stack.Up(t.Context(), optup.ProgressStreams(&out))
 			if err != nil {
 				t.Fatalf("pulumi up: %v\n%s", err, out.String())
 			}
 			t.Logf("pulumi up %s onto the real node: %s", s.name, time.Since(upStarted).Round(time.Millisecond))
+			timeline.report(t)
 			if s.objects, err = pulumistack.Objects(t.Context(), s.stack); err != nil {
 				t.Fatal(err)
 			}
@@ -380,17 +382,11 @@ func runAcceptance(t *testing.T, url string, rate float64) (paid, charges int) {
 // serviceOf is the Service selecting the Deployment's pods.
 func serviceOf(t *testing.T, k *kube, d *appsv1.Deployment) *corev1.Service {
 	t.Helper()
-	services, err := k.client.CoreV1().Services(d.Namespace).List(t.Context(), metav1.ListOptions{})
+	svc, err := serviceSelecting(t.Context(), k, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, svc := range services.Items {
-		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
-			return &services.Items[i]
-		}
-	}
-	t.Fatalf("no Service selects the pods of %s/%s", d.Namespace, d.Name)
-	return nil
+	return svc
 }
 
 // serviceURL is the URL of the Deployment's Service at its cluster IP.
@@ -591,18 +587,9 @@ type antaeusInvoice struct {
 
 func antaeusInvoices(t *testing.T, base string) map[int]string {
 	t.Helper()
-	resp, err := antaeusClient.Get(strings.TrimSuffix(base, "/") + "/rest/v1/invoices")
+	statuses, err := invoiceStatuses(t.Context(), base)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var invoices []antaeusInvoice
-	if err := json.NewDecoder(resp.Body).Decode(&invoices); err != nil {
-		t.Fatalf("Antaeus's invoices: %v", err)
-	}
-	statuses := map[int]string{}
-	for _, i := range invoices {
-		statuses[i.ID] = i.Status
 	}
 	return statuses
 }
@@ -610,13 +597,11 @@ func antaeusInvoices(t *testing.T, base string) map[int]string {
 // payAntaeus calls POST /rest/v1/invoices/pay and returns the answer.
 func payAntaeus(t *testing.T, base string) (int, string) {
 	t.Helper()
-	resp, err := antaeusClient.Post(strings.TrimSuffix(base, "/")+"/rest/v1/invoices/pay", "application/json", nil)
+	status, body, err := pay(t.Context(), base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
+	return status, body
 }
 
 // changedInvoices lists the invoices whose status differs.

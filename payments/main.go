@@ -47,7 +47,7 @@ func run(getenv func(string) string, stdout, stderr io.Writer) int {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	srv, err := server.New(cfg, server.Deps{Logger: logger, Registry: registry})
+	srv, err := server.New(cfg, server.Deps{Log: logs, Registry: registry})
 	if err != nil {
 		logger.Error("cannot build the server", "error", err)
 		return exitFailure

@@ -69,8 +69,8 @@ func NewAntaeus(ctx *pulumi.Context, name string, args *AntaeusArgs, opts ...pul
 		replicas: *args.Config.Replicas,
 		strategy: appsv1.DeploymentStrategyArgs{Type: pulumi.String("Recreate")},
 		startup:  startupProbe(flavor),
-		// Out of rotation while it does not answer; never restarted for it.
-		readiness: httpProbe(healthPath, 10, 3),
+		// Out of rotation after 30 s without an answer; never restarted for it.
+		readiness: promptProbe(healthPath, 30),
 		// Every restart loses the whole database: only a process that has
 		// stopped accepting connections for two minutes is restarted.
 		liveness: corev1.ProbeArgs{
@@ -134,9 +134,6 @@ func isolateAntaeus(ctx *pulumi.Context, args *AntaeusArgs, opts ...pulumi.Resou
 	return err
 }
 
-// startupPeriod is how often the startup probe asks.
-const startupPeriod = 10 // seconds
-
 // startupBudget is how long Antaeus may take to become healthy: the stock
 // image downloads Gradle and every dependency first.
 func startupBudget(f config.Flavor) int {
@@ -154,7 +151,8 @@ func rolloutTimeouts(f config.Flavor) *pulumi.CustomTimeouts {
 }
 
 func startupProbe(f config.Flavor) corev1.ProbeArgs {
-	probe := httpProbe(healthPath, startupPeriod, startupBudget(f)/startupPeriod)
+	probe := promptProbe(healthPath, startupBudget(f))
+	// Patient with a JVM still busy starting.
 	probe.TimeoutSeconds = pulumi.Int(5)
 	return probe
 }

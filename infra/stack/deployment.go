@@ -134,6 +134,18 @@ func httpProbe(path string, periodSeconds, failureThreshold int) corev1.ProbeArg
 	}
 }
 
+// promptPeriod is how often startup and readiness probes ask, in seconds: a
+// pod turns Ready within a second of answering, instead of waiting for a
+// later probe. Their budgets are set in seconds and divided by it, so a
+// slow start or a stall is allowed as long as with any period.
+const promptPeriod = 1
+
+// promptProbe GETs path every promptPeriod and fails once allowanceSeconds
+// of misses in a row have passed.
+func promptProbe(path string, allowanceSeconds int) corev1.ProbeArgs {
+	return httpProbe(path, promptPeriod, allowanceSeconds/promptPeriod)
+}
+
 // spreadOverNodes keeps replicas on different nodes where it can, without
 // refusing to schedule on a one-node cluster.
 func spreadOverNodes(w workload) corev1.TopologySpreadConstraintArray {

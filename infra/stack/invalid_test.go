@@ -41,7 +41,7 @@ func TestInvalidConfigsAreRefusedBeforeAnyResourceIsDeclared(t *testing.T) {
 		{"a metrics scrapers' address that is not a network is refused", config.KeyPayments, []string{"metrics", "from", "cidrs"}, []string{"10.8.0.0/16", "10.9.0.1/16"},
 			`tinjis:payments.metrics.from.cidrs[1] must be a network in CIDR notation such as 172.18.0.0/16, not "10.9.0.1/16"`},
 		{"a request above its limit is refused", config.KeyPayments, []string{"resources", "requests", "memory"}, "1Gi",
-			"tinjis:payments.resources.requests.memory (1Gi) must not exceed tinjis:payments.resources.limits.memory (128Mi)"},
+			"tinjis:payments.resources.requests.memory (1Gi) must not exceed tinjis:payments.resources.limits.memory (" + config.DefaultPaymentsResources.Limits.Memory + ")"},
 		{"a quantity Kubernetes cannot read is refused", config.KeyAntaeus, []string{"resources", "limits", "cpu"}, "two",
 			`tinjis:antaeus.resources.limits.cpu must be a Kubernetes quantity such as 500m or 256Mi, not "two"`},
 		{"a misspelt field is refused, not ignored", config.KeyAntaeus, []string{"replica"}, 1,

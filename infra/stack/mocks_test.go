@@ -50,12 +50,20 @@ type declared struct {
 type declaredResource struct {
 	typ, name, provider string
 	inputs              resource.PropertyMap
+	// parent and dependencies are URNs: the component the resource belongs
+	// to, and the resources whose outputs its inputs take (or that it
+	// depends on explicitly), which Pulumi waits for before creating it.
+	parent       string
+	dependencies []string
 }
 
 func (d *declared) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.resources = append(d.resources, declaredResource{typ: args.TypeToken, name: args.Name, provider: args.Provider, inputs: args.Inputs})
+	d.resources = append(d.resources, declaredResource{
+		typ: args.TypeToken, name: args.Name, provider: args.Provider, inputs: args.Inputs,
+		parent: args.RegisterRPC.GetParent(), dependencies: args.RegisterRPC.GetDependencies(),
+	})
 	return args.Name + "-id", args.Inputs, nil
 }
 
@@ -272,4 +280,11 @@ func equalJSON(t *testing.T, a, b any) bool {
 		return s
 	}
 	return normal(a) == normal(b)
+}
+
+// all returns every declared resource, in declaration order.
+func (d *declared) all() []declaredResource {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]declaredResource(nil), d.resources...)
 }

@@ -37,7 +37,8 @@ type Payments struct {
 
 	Deployment *appsv1.Deployment
 	Service    *corev1.Service
-	// Endpoint is the in-cluster URL Antaeus posts charges to.
+	// Endpoint is the in-cluster URL Antaeus posts charges to. It depends on
+	// no resource: it is known before payments' Service exists.
 	Endpoint pulumi.StringOutput
 }
 
@@ -71,7 +72,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 			},
 		},
 		liveness:                      httpProbe(routes.Health, 10, 3),
-		readiness:                     httpProbe(routes.Ready, 5, 2),
+		readiness:                     promptProbe(routes.Ready, 10),
 		terminationGracePeriodSeconds: pulumi.Int(terminationGracePeriod(server)),
 		spreadOverNodes:               args.HighAvailability,
 	}, parent)
@@ -93,7 +94,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	if err := newDeployers(ctx, w, ns, p.Deployment, args.DeployRights, parent); err != nil {
 		return nil, err
 	}
-	p.Endpoint = serviceURL(p.Service, args.ClusterDomain, routes.Charge)
+	p.Endpoint = pulumi.String(serviceURL(w, args.ClusterDomain, routes.Charge)).ToStringOutput()
 
 	if err := ctx.RegisterResourceOutputs(p, pulumi.Map{
 		"deployment": p.Deployment.Metadata.Name(),

@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"fmt"
+
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -58,13 +60,11 @@ func newService(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, r
 	}, opts...)
 }
 
-// serviceURL is the in-cluster URL of path on the Service, built from the
-// Service's own outputs rather than from the names it was given.
-func serviceURL(svc *corev1.Service, clusterDomain, path string) pulumi.StringOutput {
-	return pulumi.Sprintf("http://%s.%s.svc.%s:%d%s",
-		svc.Metadata.Name().Elem(),
-		svc.Metadata.Namespace().Elem(),
-		clusterDomain,
-		svc.Spec.Ports().Index(pulumi.Int(0)).Port(),
-		path)
+// serviceURL is the in-cluster URL of path on the workload's Service. It is
+// built from the names the program gives the namespace and the Service, the
+// Service's port and the cluster's domain, all known before anything exists:
+// a caller such as Antaeus then starts at once instead of waiting for the
+// Service (and through it, for pods Ready behind it).
+func serviceURL(w workload, clusterDomain, path string) string {
+	return fmt.Sprintf("http://%s.%s.svc.%s:%d%s", w.name(), w.namespace(), clusterDomain, servicePort, path)
 }

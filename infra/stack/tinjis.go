@@ -34,6 +34,9 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 	// Children inherit the provider from their parent, all the way down.
 	inCluster := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(provider)}
 
+	// Neither service waits on the other: each refers to the other by the
+	// names the program gives it (its namespace, its Service's URL), never by
+	// outputs of the other's resources, so both roll out at once.
 	payments, antaeus := paymentsWorkload(cfg.Environment), antaeusWorkload(cfg.Environment, cfg.Antaeus.Flavor)
 	paymentsNamespace, err := newNamespace(ctx, payments, inCluster...)
 	if err != nil {
@@ -53,7 +56,7 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		Namespace:        paymentsNamespace,
 		Workload:         payments,
 		ClusterDomain:    cfg.Kubernetes.ClusterDomain,
-		Client:           peer{namespace: t.AntaeusNamespace, workload: antaeus},
+		Client:           peerOf(antaeus),
 		DeployRights:     deployRightsOf(cfg, payments.service, cfg.Payments.Image),
 	}, inCluster...)
 	if err != nil {
@@ -66,7 +69,7 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		Namespace:        antaeusNamespace,
 		Workload:         antaeus,
 		PaymentsEndpoint: t.Payments.Endpoint,
-		Payments:         peer{namespace: t.PaymentsNamespace, workload: payments},
+		Payments:         peerOf(payments),
 		DeployRights:     deployRightsOf(cfg, antaeus.service, cfg.Antaeus.Image),
 	}, inCluster...)
 	if err != nil {
@@ -84,6 +87,11 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 		return nil, err
 	}
 	return t, nil
+}
+
+// peerOf is w as the other service's NetworkPolicies name it.
+func peerOf(w workload) peer {
+	return peer{namespace: pulumi.String(w.namespace()), workload: w}
 }
 
 // deployers maps each developer to the services they may deploy, as the

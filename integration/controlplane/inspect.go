@@ -17,9 +17,30 @@ import (
 
 // ContainerUIDs returns the effective user ids of the processes running in
 // a container, as the kernel reports them. containerID is a pod status's
-// containerID ("containerd://<id>"): kubelet names each container's cgroup
-// after the id, and the sandbox sees every process of its node.
+// containerID ("containerd://<id>").
 func ContainerUIDs(containerID string) ([]int, error) {
+	pids, err := containerProcesses(containerID)
+	if err != nil {
+		return nil, err
+	}
+	var uids []int
+	for _, pid := range pids {
+		uid, err := effectiveUID(filepath.Join("/proc", pid, "status"))
+		if err != nil {
+			continue // the process ended meanwhile
+		}
+		uids = append(uids, uid)
+	}
+	if len(uids) == 0 {
+		return nil, fmt.Errorf("no process runs in container %s", containerID)
+	}
+	return uids, nil
+}
+
+// containerProcesses returns the pids of the processes running in a
+// container: kubelet names each container's cgroup after its id, and the
+// sandbox sees every process of its node.
+func containerProcesses(containerID string) ([]string, error) {
 	_, id, ok := strings.Cut(containerID, "://")
 	if !ok || id == "" {
 		return nil, fmt.Errorf("container id %q is not runtime://id", containerID)
@@ -28,25 +49,20 @@ func ContainerUIDs(containerID string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	var uids []int
+	var pids []string
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		cgroups, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
-		if err != nil || !strings.Contains(string(cgroups), "/"+id+"\n") {
-			continue
+		if err == nil && strings.Contains(string(cgroups), "/"+id+"\n") {
+			pids = append(pids, e.Name())
 		}
-		uid, err := effectiveUID(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue // the process ended meanwhile
-		}
-		uids = append(uids, uid)
 	}
-	if len(uids) == 0 {
+	if len(pids) == 0 {
 		return nil, fmt.Errorf("no process runs in container %s", id)
 	}
-	return uids, nil
+	return pids, nil
 }
 
 // effectiveUID reads the second field of a /proc/<pid>/status Uid line.

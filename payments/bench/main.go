@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -127,20 +126,31 @@ func run(ctx context.Context, opts options) error {
 		defer stopProfile()
 	}
 	results := make(map[string][]wrkResult)
+	cpuPerRequest := make(map[string][]time.Duration)
 	table := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(table, "round\tserver\treq/s\tp50\tp99")
+	fmt.Fprintln(table, "round\tserver\treq/s\tp50\tp99\tCPU/req")
 	for round := range opts.rounds {
 		order := slices.Clone(targets)
 		if round%2 == 1 {
 			slices.Reverse(order)
 		}
 		for _, t := range order {
+			cpuBefore, err := processCPU()
+			if err != nil {
+				return err
+			}
 			res, err := load(t, opts.duration)
 			if err != nil {
 				return err
 			}
+			cpuAfter, err := processCPU()
+			if err != nil {
+				return err
+			}
+			perRequest := (cpuAfter - cpuBefore) / time.Duration(res.requests)
 			results[t.name] = append(results[t.name], res)
-			fmt.Fprintf(table, "%d\t%s\t%.0f\t%v\t%v\n", round+1, t.name, res.requestsPerSec, res.p50, res.p99)
+			cpuPerRequest[t.name] = append(cpuPerRequest[t.name], perRequest)
+			fmt.Fprintf(table, "%d\t%s\t%.0f\t%v\t%v\t%v\n", round+1, t.name, res.requestsPerSec, res.p50, res.p99, perRequest)
 		}
 	}
 	table.Flush()
@@ -164,6 +174,11 @@ func run(ctx context.Context, opts options) error {
 	}
 	fmt.Printf("\nratio payments/bare: %.2f (median req/s), per round %.2f..%.2f\n",
 		median(paymentsRPS)/median(bareRPS), slices.Min(ratios), slices.Max(ratios))
+	// Throughput on a machine shared with other work moves with that work;
+	// the CPU each request costs the serving process moves much less.
+	paymentsCPU, bareCPU := medianDuration(cpuPerRequest[targets[0].name]), medianDuration(cpuPerRequest[targets[1].name])
+	fmt.Printf("server CPU per request (median): payments %v, bare %v; bare/payments %.2f\n",
+		paymentsCPU, bareCPU, float64(bareCPU)/float64(paymentsCPU))
 
 	lines, size, err := countLines(logPath)
 	if err != nil {
@@ -195,9 +210,7 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 	cfg.Drain = 0
 	// Logged as the payments command logs.
 	logs := logbuffer.New(logFile, logbuffer.DefaultSize, logbuffer.DefaultFlushInterval)
-	srv, err := server.New(cfg, server.Deps{
-		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	srv, err := server.New(cfg, server.Deps{Log: logs})
 	if err != nil {
 		logs.Close()
 		logFile.Close()
@@ -252,6 +265,15 @@ func checkAnswer(ctx context.Context, url string) error {
 		return fmt.Errorf("the stock charge got %s, %q", resp.Status, resp.Header.Get("Content-Type"))
 	}
 	return nil
+}
+
+// processCPU is the CPU time this process (both servers, not wrk) has used.
+func processCPU() (time.Duration, error) {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0, err
+	}
+	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano()), nil
 }
 
 func startCPUProfile(path string) (stop func(), err error) {

@@ -26,6 +26,7 @@ wrk.headers["Connection"] = "keep-alive"
 `
 
 type wrkResult struct {
+	requests       int
 	requestsPerSec float64
 	p50, p99       time.Duration
 }
@@ -50,6 +51,8 @@ func parseWrk(out []byte) (wrkResult, error) {
 	for scanner.Scan() {
 		fields := strings.Fields(scanner.Text())
 		switch {
+		case len(fields) > 2 && fields[1] == "requests" && fields[2] == "in":
+			res.requests, err = strconv.Atoi(fields[0])
 		case len(fields) == 2 && fields[0] == "Requests/sec:":
 			res.requestsPerSec, err = strconv.ParseFloat(fields[1], 64)
 		case len(fields) == 2 && fields[0] == "50%":
@@ -63,7 +66,7 @@ func parseWrk(out []byte) (wrkResult, error) {
 			return res, fmt.Errorf("parse wrk output %q: %w", scanner.Text(), err)
 		}
 	}
-	if res.requestsPerSec == 0 || res.p99 == 0 {
+	if res.requests == 0 || res.requestsPerSec == 0 || res.p99 == 0 {
 		return res, fmt.Errorf("no throughput or latency in wrk output:\n%s", out)
 	}
 	return res, nil

@@ -32,9 +32,8 @@ const (
 	outcomeDeclined = "declined"
 )
 
-// chargeLogKey is where the charge handler leaves its ChargeResponse for the
-// request logger, so that a charge is logged on its request's single line.
-const chargeLogKey = "payments.charge"
+// jsonContentType is the Content-Type header value of every charge answer.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
 
 // requestBodies recycles the buffers that charge bodies are read into, up
 // to the body limit; ParseCharge keeps nothing of the bytes it is given.
@@ -67,8 +66,11 @@ func (s *Server) charge(c echo.Context) error {
 		Currency:   charge.Currency,
 	}
 	s.charges.count(response.Result)
-	c.Set(chargeLogKey, &response)
-	return c.JSONBlob(http.StatusOK, response.appendJSON(make([]byte, 0, 128)))
+	noteCharge(c, response)
+	// Set as echo would, from a slice shared by every answer: net/http
+	// copies header values and never changes them.
+	c.Response().Header()[echo.HeaderContentType] = jsonContentType
+	return c.JSONBlob(http.StatusOK, response.appendJSON(answerBuffer(c)))
 }
 
 // appendJSON appends what json.Marshal would write for r, without reflection:

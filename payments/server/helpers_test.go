@@ -147,8 +147,10 @@ func logLines(t *testing.T, log *bytes.Buffer) []map[string]any {
 	}
 }
 
-func jsonLogger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+// debugLogged logs every line, probes' included.
+func debugLogged(cfg settings.Config) settings.Config {
+	cfg.LogLevel = slog.LevelDebug
+	return cfg
 }
 
 // eventually polls condition until it holds, failing the test after timeout.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,8 +26,11 @@ import (
 
 // Deps are the collaborators a Server uses. Every field is optional.
 type Deps struct {
-	// Logger receives one JSON line per request. Nil discards the log.
-	Logger *slog.Logger
+	// Log receives the server's JSON lines, one per request among them, at
+	// the configured level; it is written from many goroutines at once, so it
+	// must be safe for concurrent use (logbuffer.Buffer and *os.File are).
+	// Nil discards the log.
+	Log io.Writer
 	// Registry receives the HTTP and charge metrics and is served on
 	// /metrics of the metrics address.
 	// Nil uses a new registry of the server's own.
@@ -40,6 +44,7 @@ type Deps struct {
 type Server struct {
 	cfg      settings.Config
 	log      *slog.Logger
+	requests requestLog
 	decider  Decider
 	echo     *echo.Echo
 	metrics  *echo.Echo
@@ -52,8 +57,8 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
+	if deps.Log == nil {
+		deps.Log = io.Discard
 	}
 	if deps.Registry == nil {
 		deps.Registry = prometheus.NewRegistry()
@@ -62,12 +67,19 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 		deps.Decider = NewRandomDecider(cfg.SuccessRate, cfg.Seed)
 	}
 
-	s := &Server{cfg: cfg, log: deps.Logger, decider: deps.Decider, echo: echo.New(), metrics: echo.New()}
+	s := &Server{
+		cfg:      cfg,
+		log:      slog.New(slog.NewJSONHandler(deps.Log, &slog.HandlerOptions{Level: cfg.LogLevel})),
+		requests: newRequestLog(deps.Log, cfg.LogLevel),
+		decider:  deps.Decider,
+		echo:     echo.New(),
+		metrics:  echo.New(),
+	}
 	var err error
 	if s.charges, err = newChargeCounters(deps.Registry); err != nil {
 		return nil, err
 	}
-	httpMetrics, err := httpMetricsMiddleware(deps.Registry)
+	httpMetrics, err := newHTTPMetrics(deps.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -79,15 +91,15 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 	// Log the peer address; X-Forwarded-For is whatever the client wrote.
 	e.IPExtractor = echo.ExtractIPDirect()
 
-	e.Use(
+	e.Use(wrappedOnce(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: randomID}),
-		s.requestLogger(),
+		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisableStackAll: true,
 			LogErrorFunc:    s.logPanic,
 		}),
-		httpMetrics,
-	)
+		httpMetrics.middleware,
+	))
 
 	charge := []echo.MiddlewareFunc{
 		middleware.BodyLimit(strconv.FormatInt(cfg.BodyLimit, 10)),
@@ -95,8 +107,8 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 	if cfg.AuthToken != "" {
 		charge = append([]echo.MiddlewareFunc{bearerAuth(cfg.AuthToken)}, charge...)
 	}
-	e.POST(routes.Charge, s.charge, charge...)
-	e.POST(routes.ChargeAlias, s.charge, charge...)
+	e.POST(routes.Charge, wrap(s.charge, charge...))
+	e.POST(routes.ChargeAlias, wrap(s.charge, charge...))
 	e.GET(routes.Health, s.health)
 	e.GET(routes.Ready, s.ready)
 

@@ -279,7 +279,7 @@ func TestMetricsCountChargesByOutcomeAndRequestLatency(t *testing.T) {
 
 func TestEachChargeIsLoggedOnceWithItsOutcomeAndRequestID(t *testing.T) {
 	var log bytes.Buffer
-	h := newServer(t, testConfig(), Deps{Logger: jsonLogger(&log)}).Handler()
+	h := newServer(t, debugLogged(testConfig()), Deps{Log: &log}).Handler()
 
 	req := stockRequest("/", stockBody)
 	req.Header.Set("X-Request-Id", "req-from-client")
@@ -321,7 +321,7 @@ func TestEachChargeIsLoggedOnceWithItsOutcomeAndRequestID(t *testing.T) {
 
 func TestRejectedRequestsAreLoggedWithTheirErrorAndProbesAtDebug(t *testing.T) {
 	var log bytes.Buffer
-	h := newServer(t, testConfig(), Deps{Logger: jsonLogger(&log)}).Handler()
+	h := newServer(t, debugLogged(testConfig()), Deps{Log: &log}).Handler()
 	serve(h, stockRequest("/", `{"currency":{},"customer_id":0,"value":1}`))
 	serve(h, httpGet("/healthz"))
 

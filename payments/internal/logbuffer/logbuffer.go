@@ -3,7 +3,6 @@
 package logbuffer
 
 import (
-	"bufio"
 	"io"
 	"sync"
 	"time"
@@ -12,20 +11,27 @@ import (
 // Buffer collects log lines for an io.Writer and writes them out in
 // batches: when its buffer is full, every flush interval, and on Close. A
 // write(2) per request line costs about as much as formatting the line;
-// batching makes it one per buffer.
+// batching makes it one per buffer. A batch is written out after the lock
+// that Write takes is let go, so requests go on logging into a second buffer
+// meanwhile instead of waiting for the write.
 //
 // Each Write reaches the output whole and in order, so the lines of a handler
 // that writes one line per Write call (slog's JSON handler) stay intact. After
 // Close, writes go straight to the output. A process killed without Close (a
 // second signal, SIGKILL) loses at most the lines of one flush interval.
 type Buffer struct {
+	out     io.Writer
 	stop    chan struct{}
 	stopped chan struct{}
 
 	mu     sync.Mutex
-	out    io.Writer
-	buf    *bufio.Writer
+	buf    []byte // lines not yet written out
 	closed bool
+
+	// outMu orders the writes to out: it is taken before mu is let go, so
+	// batches leave in the order they were cut.
+	outMu sync.Mutex
+	spare []byte // under outMu: the last batch's buffer, written out and free
 }
 
 // The payments command's buffer: a stop by SIGTERM or SIGINT writes out every
@@ -42,38 +48,36 @@ func New(out io.Writer, size int, interval time.Duration) *Buffer {
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		out:     out,
-		buf:     bufio.NewWriterSize(out, size),
+		buf:     make([]byte, 0, size),
+		spare:   make([]byte, 0, size),
 	}
 	go b.flushEvery(interval)
 	return b
 }
 
 // Write buffers p, writing out what is buffered first when p does not fit.
+// A p larger than the buffer goes straight out, after what is buffered.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed {
-		return b.out.Write(p)
+	if !b.closed && len(p) <= cap(b.buf)-len(b.buf) {
+		b.buf = append(b.buf, p...)
+		b.mu.Unlock()
+		return len(p), nil
 	}
 	// Writing out whole lines only keeps each write(2) a run of whole lines
 	// for whatever reads the output line by line.
-	if len(p) > b.buf.Available() {
-		if err := b.flushLocked(); err != nil {
-			return 0, err
-		}
+	kept, err := b.writeOut(p)
+	if err != nil && !kept {
+		return 0, err
 	}
-	n, err := b.buf.Write(p) // a p larger than the buffer goes straight out
-	if err != nil {
-		b.dropBuffered()
-	}
-	return n, err
+	return len(p), err
 }
 
 // Flush writes out everything buffered.
 func (b *Buffer) Flush() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.flushLocked()
+	_, err := b.writeOut(nil)
+	return err
 }
 
 // Close writes out everything buffered and stops the periodic flush.
@@ -83,11 +87,10 @@ func (b *Buffer) Close() error {
 		b.mu.Unlock()
 		return nil
 	}
-	// Flushed in the same critical section that closes, so no later write,
+	// Cut in the same critical section that closes, so no later write,
 	// which goes straight out, overtakes a buffered line.
 	b.closed = true
-	err := b.flushLocked()
-	b.mu.Unlock()
+	_, err := b.writeOut(nil)
 
 	close(b.stop)
 	<-b.stopped
@@ -108,20 +111,27 @@ func (b *Buffer) flushEvery(interval time.Duration) {
 	}
 }
 
-func (b *Buffer) flushLocked() error {
-	if b.buf.Buffered() == 0 {
-		return nil
+// writeOut is called with mu held and lets it go. It cuts the batch of
+// buffered lines, keeps p in the emptied buffer when it fits there (and the
+// buffer is open), and writes out the batch, then p if not kept. A batch
+// that fails to be written is dropped: a log that stopped for good after
+// one lost batch would be worse than the lost batch.
+func (b *Buffer) writeOut(p []byte) (kept bool, err error) {
+	b.outMu.Lock()
+	batch := b.buf
+	b.buf = b.spare[:0]
+	if kept = !b.closed && len(p) <= cap(b.buf); kept {
+		b.buf = append(b.buf, p...)
 	}
-	err := b.buf.Flush()
-	if err != nil {
-		b.dropBuffered()
-	}
-	return err
-}
+	b.mu.Unlock()
+	defer b.outMu.Unlock()
 
-// dropBuffered drops what is buffered after a failed write. A bufio.Writer
-// fails every later write once one has failed; a log that stops for good
-// after one lost batch would be worse than the lost batch.
-func (b *Buffer) dropBuffered() {
-	b.buf.Reset(b.out)
+	if len(batch) > 0 {
+		_, err = b.out.Write(batch)
+	}
+	if err == nil && !kept && len(p) > 0 {
+		_, err = b.out.Write(p)
+	}
+	b.spare = batch
+	return kept, err
 }
