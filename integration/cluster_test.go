@@ -209,7 +209,7 @@ func TestStacksOnALiveCluster(t *testing.T) {
 }
 
 // clusterOverrides are the only changes to a committed stack: point it at
-// the test cluster, run images the node has (it pulls nothing: the Antaeus
+// the test cluster as its admin (the deployer), run images the node has (it pulls nothing: the Antaeus
 // stand-in for the operator's Antaeus, our payments build for a digest
 // that was never built here), and create an Ingress or a LoadBalancer
 // Service without waiting for an address no controller will publish.
@@ -219,6 +219,9 @@ func clusterOverrides(cp *controlplane.ControlPlane, committed config.Config) []
 		{Path: config.KeyKubernetes + ".kubeconfig", Value: cp.Kubeconfig(controlplane.AdminUser)},
 		{Path: config.KeyKubernetes + ".context", Value: controlplane.ContextName},
 		{Path: config.KeyAntaeus + ".image", Value: images.FakeAntaeus.PinnedRef()},
+		// The test runs pulumi up as the cluster's admin: it is the deployer.
+		{Path: config.KeyDeployer + ".users[0]", Value: controlplane.AdminUser},
+		{Path: config.KeyDeployer + ".groups"},
 	}
 	if committed.Payments.Image != images.Payments.Ref.String() {
 		overrides = append(overrides, pulumistack.Override{Path: config.KeyPayments + ".image", Value: images.Payments.PinnedRef()})

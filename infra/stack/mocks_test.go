@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -50,17 +51,30 @@ type declared struct {
 type declaredResource struct {
 	typ, name, provider string
 	inputs              resource.PropertyMap
+	// dependencies are the URNs the resource waits for.
+	dependencies []string
 }
 
 func (d *declared) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.resources = append(d.resources, declaredResource{typ: args.TypeToken, name: args.Name, provider: args.Provider, inputs: args.Inputs})
+	d.resources = append(d.resources, declaredResource{
+		typ: args.TypeToken, name: args.Name, provider: args.Provider, inputs: args.Inputs,
+		dependencies: args.RegisterRPC.GetDependencies(),
+	})
 	return args.Name + "-id", args.Inputs, nil
 }
 
 func (d *declared) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	return args.Args, nil
+}
+
+// dependsOn reports whether r waits for a resource of type typ named name.
+func (r declaredResource) dependsOn(typ, name string) bool {
+	return slices.ContainsFunc(r.dependencies, func(dependency string) bool {
+		urn := resource.URN(dependency)
+		return string(urn.Type()) == typ && urn.Name() == name
+	})
 }
 
 // ofType returns the declared resources of one type, in declaration order.

@@ -34,6 +34,12 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 	// Children inherit the provider from their parent, all the way down.
 	inCluster := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(provider)}
 
+	if cfg.ClusterGuards != nil {
+		if _, err := NewClusterGuards(ctx, cfg.Environment, *cfg.ClusterGuards, inCluster...); err != nil {
+			return nil, err
+		}
+	}
+
 	payments, antaeus := paymentsWorkload(cfg.Environment), antaeusWorkload(cfg.Environment, cfg.Antaeus.Flavor)
 	paymentsNamespace, err := newNamespace(ctx, payments, inCluster...)
 	if err != nil {
