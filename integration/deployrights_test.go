@@ -393,20 +393,27 @@ func (k *kube) checkPoliciesTypeCheck(t *testing.T, s *liveStack) {
 		t.Fatalf("stack %s holds policies %v, want one per service", s.name, names)
 	}
 	for _, name := range names {
-		controlplane.WaitUntil(t, waitTimeout, "policy "+name+" is type-checked", func(ctx context.Context) (bool, error) {
-			p, err := k.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
-				return false, nil
-			}
-			if warnings := p.Status.TypeChecking.ExpressionWarnings; len(warnings) > 0 {
-				t.Errorf("policy %s: type-checking warnings %+v", name, warnings)
-			}
-			return true, nil
-		})
+		k.checkTypeChecked(t, name)
 	}
+}
+
+// checkTypeChecked waits until the API server type-checked the policy
+// against the schema of what it matches, and fails on any warning.
+func (k *kube) checkTypeChecked(t *testing.T, name string) {
+	t.Helper()
+	controlplane.WaitUntil(t, waitTimeout, "policy "+name+" is type-checked", func(ctx context.Context) (bool, error) {
+		p, err := k.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
+			return false, nil
+		}
+		if warnings := p.Status.TypeChecking.ExpressionWarnings; len(warnings) > 0 {
+			t.Errorf("policy %s: type-checking warnings %+v", name, warnings)
+		}
+		return true, nil
+	})
 }
 
 // removeImageRule deletes the image rule from the live policy of the

@@ -46,6 +46,13 @@ func checkClusterGuards(t *testing.T, cp *controlplane.ControlPlane, k *kube, st
 	if guarded == "" {
 		t.Fatal("no committed stack turns the cluster guards on")
 	}
+	for _, s := range stacks {
+		for _, o := range s.objects {
+			if o.Kind == "ValidatingAdmissionPolicy" {
+				k.checkTypeChecked(t, o.Name)
+			}
+		}
+	}
 	target := stacks[0]
 	payments := serviceOf(t, k, k.stackDeployment(t, target, config.ServicePayments))
 	antaeusURL := serviceURL(t, k, k.stackDeployment(t, target, config.ServiceAntaeus))

@@ -71,9 +71,9 @@ func hostAccessRule(guards config.ClusterGuards) guardRule {
 		variables: admissionregistrationv1.VariableArray{
 			admissionregistrationv1.VariableArgs{
 				Name: pulumi.String("containers"),
+				// Ephemeral containers may not declare ports.
 				Expression: pulumi.String("object.spec.containers + " +
-					"(has(object.spec.initContainers) ? object.spec.initContainers : []) + " +
-					"(has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])"),
+					"(has(object.spec.initContainers) ? object.spec.initContainers : [])"),
 			},
 		},
 		validations: []validation{
