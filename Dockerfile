@@ -16,5 +16,6 @@ COPY --from=build /out/payments /payments
 # distroless's nonroot, as numbers so the kubelet can verify runAsNonRoot;
 # internal/images.Payments builds the same image without Docker (make images).
 USER 65532:65532
-EXPOSE 9000
+# Charges and probes on 9000, /metrics on 9090 (payments/settings).
+EXPOSE 9000 9090
 ENTRYPOINT ["/payments"]

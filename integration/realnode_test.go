@@ -29,6 +29,7 @@ import (
 
 	"github.com/tinjis/tinjis/infra/config"
 	"github.com/tinjis/tinjis/infra/outputs"
+	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/integration/controlplane"
 	"github.com/tinjis/tinjis/integration/internal/pulumistack"
 	"github.com/tinjis/tinjis/integration/internal/repo"
@@ -275,7 +276,7 @@ func checkRunsAsNonRoot(t *testing.T, k *kube, namespace string) {
 type chargeCounts struct{ paid, declined int }
 
 // chargesCounted sums payments_charges_total over the ready pods matching
-// selector, read from each pod's /metrics.
+// selector, read from /metrics on each pod's metrics port.
 func chargesCounted(t *testing.T, k *kube, namespace string, selector map[string]string) chargeCounts {
 	t.Helper()
 	pods, err := k.client.CoreV1().Pods(namespace).List(t.Context(), metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
@@ -287,7 +288,7 @@ func chargesCounted(t *testing.T, k *kube, namespace string, selector map[string
 		if pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
 			continue
 		}
-		url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(pod.Spec.Containers[0].Ports[0].ContainerPort))) + "/metrics"
+		url := "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(podPortNamed(t, pod, stack.MetricsPortName)))) + "/metrics"
 		families := scrape(t, url)
 		for _, m := range families["payments_charges_total"].GetMetric() {
 			switch labelsOf(m)["outcome"] {
@@ -301,6 +302,20 @@ func chargesCounted(t *testing.T, k *kube, namespace string, selector map[string
 	return counts
 }
 
+// podPortNamed is the number of the pod's container port called name.
+func podPortNamed(t *testing.T, pod corev1.Pod, name string) int32 {
+	t.Helper()
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.Name == name {
+				return p.ContainerPort
+			}
+		}
+	}
+	t.Fatalf("pod %s/%s has no container port named %s", pod.Namespace, pod.Name, name)
+	return 0
+}
+
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
@@ -312,6 +327,9 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 		t.Fatalf("scrape %s: %v", url, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s: %s", url, resp.Status)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

@@ -28,15 +28,16 @@ func buildWithMake(t *testing.T) string {
 }
 
 type logLine struct {
-	Level   string `json:"level"`
-	Msg     string `json:"msg"`
-	Addr    string `json:"addr"`
-	Outcome string `json:"outcome"`
+	Level       string `json:"level"`
+	Msg         string `json:"msg"`
+	Addr        string `json:"addr"`
+	MetricsAddr string `json:"metrics_addr"`
+	Outcome     string `json:"outcome"`
 }
 
 func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	bin := buildWithMake(t)
-	process := testprocess.Start[logLine](t, bin, []string{"PAYMENTS_ADDR=127.0.0.1:0", "PAYMENTS_DRAIN=100ms", "PAYMENTS_SEED=1"})
+	process := testprocess.Start[logLine](t, bin, []string{"PAYMENTS_ADDR=127.0.0.1:0", "PAYMENTS_METRICS_ADDR=127.0.0.1:0", "PAYMENTS_DRAIN=100ms", "PAYMENTS_SEED=1"})
 	listening := process.Next(t)
 	if listening.Msg != "listening" {
 		t.Fatalf("first log line = %+v, want listening", listening)
@@ -45,8 +46,12 @@ func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, `"result":`) {
 		t.Errorf("stock charge answered %d %s", status, body)
 	}
-	if line := process.Next(t); line.Msg != "charge" || line.Outcome == "" {
+	line := process.Next(t)
+	if line.Msg != "charge" || line.Outcome == "" {
 		t.Errorf("log line after the charge = %+v, want a charge with its outcome", line)
+	}
+	if got, want := scrapeCharges(t, listening.MetricsAddr, line.Outcome), "1"; got != want {
+		t.Errorf("the metrics address counts %s %s charges, want %s", got, line.Outcome, want)
 	}
 
 	process.Signal(t, syscall.SIGTERM)
@@ -61,6 +66,29 @@ func TestTheBuiltBinaryChargesAndStopsGracefullyOnSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Errorf("exit after SIGTERM: %v, want status 0", err)
 	}
+}
+
+// scrapeCharges reads payments_charges_total of outcome from the metrics
+// address.
+func scrapeCharges(t *testing.T, addr, outcome string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := `payments_charges_total{outcome="` + outcome + `"} `
+	for metric := range strings.Lines(string(body)) {
+		if count, ok := strings.CutPrefix(metric, prefix); ok {
+			return strings.TrimSpace(count)
+		}
+	}
+	t.Fatalf("GET %s/metrics answered %s without %s", addr, resp.Status, prefix)
+	return ""
 }
 
 // chargeOverTCP writes the stock Antaeus request to addr, byte for byte.

@@ -88,11 +88,32 @@ type Payments struct {
 	// AuthToken, when set, must be a Pulumi secret
 	// (pulumi config set --secret --path payments.authToken ...).
 	AuthToken string `json:"authToken"`
+	// Metrics says who may scrape the metrics port.
+	Metrics PaymentsMetrics `json:"metrics"`
 
 	// Server is what the fields above tell the payment provider, over its
 	// defaults, read and checked by the server's own rules (Load fills it).
 	Server settings.Config `json:"-"`
 }
+
+// PaymentsMetrics configures who reaches payments' metrics port, which
+// serves /metrics apart from the charge port.
+type PaymentsMetrics struct {
+	// From are the only sources admitted to the metrics port (the
+	// monitoring system's scrapers); when it selects nothing, nobody is.
+	From Networks `json:"from"`
+}
+
+// Networks select sources of traffic for a NetworkPolicy: any pod of the
+// namespaces whose labels include NamespaceLabels, and the addresses in
+// CIDRs (for sources outside the cluster that keep their address).
+type Networks struct {
+	NamespaceLabels map[string]string `json:"namespaceLabels"`
+	CIDRs           []string          `json:"cidrs"`
+}
+
+// Empty reports whether n selects no source at all.
+func (n Networks) Empty() bool { return len(n.NamespaceLabels) == 0 && len(n.CIDRs) == 0 }
 
 // Flavor tells which kind of Antaeus image the stack runs.
 type Flavor string

@@ -69,6 +69,8 @@ func (p *problems) payments(s Payments, highAvailability bool) {
 		p.addf("%s.replicas must be at least 2 when %s is true: the PodDisruptionBudget and the topology spread need a second replica", key, KeyHighAvailability)
 	}
 	p.resources(key+".resources", s.Resources)
+	from := key + ".metrics.from"
+	p.sources(from+".namespaceLabels", s.Metrics.From.NamespaceLabels, from+".cidrs", s.Metrics.From.CIDRs)
 }
 
 func (p *problems) antaeus(a Antaeus) {
@@ -186,11 +188,17 @@ func (p *problems) gateway(key string, g Gateway) {
 	if len(g.DataPlaneNamespaceLabels) == 0 && len(g.DataPlaneCIDRs) == 0 {
 		p.addf("%s.dataPlaneNamespaceLabels or %s.dataPlaneCIDRs is required: they select the gateway's proxies, the only sources allowed to reach Antaeus", key, key)
 	}
-	p.labels(key+".dataPlaneNamespaceLabels", g.DataPlaneNamespaceLabels)
-	for i, cidr := range g.DataPlaneCIDRs {
+	p.sources(key+".dataPlaneNamespaceLabels", g.DataPlaneNamespaceLabels, key+".dataPlaneCIDRs", g.DataPlaneCIDRs)
+}
+
+// sources checks the namespace labels and the networks that select who
+// may connect, each under its own key.
+func (p *problems) sources(labelsKey string, labels map[string]string, cidrsKey string, cidrs []string) {
+	p.labels(labelsKey, labels)
+	for i, cidr := range cidrs {
 		prefix, err := netip.ParsePrefix(cidr)
 		if err != nil || prefix != prefix.Masked() {
-			p.addf("%s.dataPlaneCIDRs[%d] must be a network in CIDR notation such as 172.18.0.0/16, not %q", key, i, cidr)
+			p.addf("%s[%d] must be a network in CIDR notation such as 172.18.0.0/16, not %q", cidrsKey, i, cidr)
 		}
 	}
 }

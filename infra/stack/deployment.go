@@ -105,11 +105,15 @@ func newServiceAccount(ctx *pulumi.Context, w workload, namespace pulumi.StringI
 }
 
 func containerPorts(w workload) corev1.ContainerPortArray {
-	return corev1.ContainerPortArray{corev1.ContainerPortArgs{
-		Name:          pulumi.String(httpPortName),
-		ContainerPort: pulumi.Int(w.port),
-		Protocol:      pulumi.String("TCP"),
-	}}
+	var ports corev1.ContainerPortArray
+	for _, p := range w.ports() {
+		ports = append(ports, corev1.ContainerPortArgs{
+			Name:          pulumi.String(p.name),
+			ContainerPort: pulumi.Int(p.number),
+			Protocol:      pulumi.String("TCP"),
+		})
+	}
+	return ports
 }
 
 func envVar(name, value string) corev1.EnvVarArgs {

@@ -52,7 +52,7 @@ func NewPayments(ctx *pulumi.Context, name string, args *PaymentsArgs, opts ...p
 	parent := pulumi.Parent(p)
 
 	server := args.Config.Server
-	server.Addr = w.addr()
+	server.Addr, server.MetricsAddr = w.addr(), w.metricsAddr()
 	env, err := paymentsEnv(ctx, w, ns, server, parent)
 	if err != nil {
 		return nil, err
@@ -125,16 +125,20 @@ func newDisruptionBudget(ctx *pulumi.Context, w workload, ns pulumi.StringInput,
 }
 
 // isolatePayments lets in only the client's pods, only on the service's
-// port. Payments itself calls nothing, so it gets no egress at all, DNS
-// included.
+// port, and the configured monitoring sources, only on the metrics port
+// (nobody when none is configured). Payments itself calls nothing, so it
+// gets no egress at all, DNS included.
 func isolatePayments(ctx *pulumi.Context, args *PaymentsArgs, opts ...pulumi.ResourceOption) error {
 	w, ns := args.Workload, args.Namespace.Metadata.Name().Elem()
 	if _, err := newDefaultDeny(ctx, w, ns, opts...); err != nil {
 		return err
 	}
-	_, err := newWorkloadPolicy(ctx, w, ns,
-		networkingv1.NetworkPolicyIngressRuleArray{fromWorkload(args.Client, w.port)},
-		nil, opts...)
+	ingress := networkingv1.NetworkPolicyIngressRuleArray{fromWorkload(args.Client, w.port)}
+	// An empty From would admit every source: no rule at all admits none.
+	if scrapers := args.Config.Metrics.From; !scrapers.Empty() {
+		ingress = append(ingress, fromNetworks(scrapers.NamespaceLabels, scrapers.CIDRs, w.metricsPort))
+	}
+	_, err := newWorkloadPolicy(ctx, w, ns, ingress, nil, opts...)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tinjis/tinjis/infra/config"
+	"github.com/tinjis/tinjis/infra/stack"
 	"github.com/tinjis/tinjis/payments/settings"
 )
 
@@ -67,7 +68,8 @@ func TestPaymentsPodsAreToldTheStacksSettingsInTheServersOwnVariables(t *testing
 				t.Fatalf("the server refuses the environment %v: %v", env, err)
 			}
 			want := m.config.Payments.Server
-			want.Addr = fmt.Sprintf(":%d", c.Ports[0].ContainerPort)
+			want.Addr = fmt.Sprintf(":%d", portNamed(t, d, "http"))
+			want.MetricsAddr = fmt.Sprintf(":%d", portNamed(t, d, stack.MetricsPortName))
 			if got != want {
 				t.Errorf("the server reads %+v from its environment, want the stack's %+v", got, want)
 			}

@@ -6,7 +6,8 @@ import (
 )
 
 // servicePort is the port both Services listen on; it forwards to the
-// container port named http.
+// container port named http. The metrics port, where a workload has one,
+// keeps its container's number.
 const servicePort = 80
 
 // serviceReach is how a Service is reached.
@@ -33,6 +34,16 @@ func newService(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, r
 	if r.nodePort != 0 {
 		port.NodePort = pulumi.Int(r.nodePort)
 	}
+	ports := corev1.ServicePortArray{port}
+	if w.metricsPort != 0 {
+		// On the container's number: scrapers address pods, not this port.
+		ports = append(ports, corev1.ServicePortArgs{
+			Name:       pulumi.String(MetricsPortName),
+			Port:       pulumi.Int(w.metricsPort),
+			TargetPort: pulumi.String(MetricsPortName),
+			Protocol:   pulumi.String("TCP"),
+		})
+	}
 	meta := objectMeta(w, namespace, w.name())
 	if r.skipAwait {
 		meta.Annotations = pulumi.StringMap{skipAwaitAnnotation: pulumi.String("true")}
@@ -42,7 +53,7 @@ func newService(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, r
 		Spec: corev1.ServiceSpecArgs{
 			Type:     pulumi.String(r.serviceType),
 			Selector: stringMap(w.selector()),
-			Ports:    corev1.ServicePortArray{port},
+			Ports:    ports,
 		},
 	}, opts...)
 }

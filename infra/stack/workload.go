@@ -28,6 +28,11 @@ const (
 // services, so probes and Services refer to it by name.
 const httpPortName = "http"
 
+// MetricsPortName names the port a workload serves /metrics on, apart from
+// its http port, on its container and its Service: what a scrape config
+// names.
+const MetricsPortName = "metrics"
+
 // workload is one service of one environment: the single place its names,
 // labels, port and Pod Security level are defined. The namespace, the
 // Deployment, the Service, the NetworkPolicies, the PodDisruptionBudget and
@@ -37,12 +42,15 @@ type workload struct {
 	env       string
 	component string
 	port      int
+	// metricsPort, when not 0, serves /metrics apart from port, so that
+	// NetworkPolicies admit scrapers and clients separately.
+	metricsPort int
 	// podSecurity is the strictest level the service's image runs under.
 	podSecurity podSecurityLevel
 }
 
 func paymentsWorkload(env string) workload {
-	return workload{service: config.ServicePayments, env: env, component: "payment-provider", port: 9000, podSecurity: podSecurityRestricted}
+	return workload{service: config.ServicePayments, env: env, component: "payment-provider", port: 9000, metricsPort: 9090, podSecurity: podSecurityRestricted}
 }
 
 func antaeusWorkload(env string, flavor config.Flavor) workload {
@@ -91,5 +99,24 @@ func objectMeta(w workload, namespace pulumi.StringInput, name string) metav1.Ob
 
 // addr is the listen address the service is given.
 func (w workload) addr() string { return fmt.Sprintf(":%d", w.port) }
+
+// metricsAddr is the listen address of the service's metrics.
+func (w workload) metricsAddr() string { return fmt.Sprintf(":%d", w.metricsPort) }
+
+// namedPort is a port the workload's container listens on.
+type namedPort struct {
+	name   string
+	number int
+}
+
+// ports are the workload's container ports: http first, then metrics if
+// it has them apart.
+func (w workload) ports() []namedPort {
+	ports := []namedPort{{httpPortName, w.port}}
+	if w.metricsPort != 0 {
+		ports = append(ports, namedPort{MetricsPortName, w.metricsPort})
+	}
+	return ports
+}
 
 func stringMap(m map[string]string) pulumi.StringMap { return pulumi.ToStringMap(m) }

@@ -34,7 +34,7 @@ func Payments(binary string) ociimage.Spec {
 		Ref:          PaymentsRef,
 		Entrypoint:   []string{"/payments"},
 		User:         NonRootUser,
-		ExposedPorts: []int{paymentsPort()},
+		ExposedPorts: paymentsPorts(),
 		Files:        []ociimage.File{{Path: "/payments", Source: binary, Mode: 0o755}},
 	}
 }
@@ -51,15 +51,21 @@ func FakeAntaeus(binary string) ociimage.Spec {
 	}
 }
 
-// paymentsPort is the port of the service's default listening address.
-func paymentsPort() int {
-	_, port, err := net.SplitHostPort(settings.Default().Addr)
+// paymentsPorts are the ports of the service's default addresses: charges,
+// then metrics.
+func paymentsPorts() []int {
+	defaults := settings.Default()
+	return []int{portOf(defaults.Addr), portOf(defaults.MetricsAddr)}
+}
+
+func portOf(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		panic("the payments default address is not host:port: " + err.Error())
+		panic("a payments default address is not host:port: " + err.Error())
 	}
 	number, err := strconv.Atoi(port)
 	if err != nil {
-		panic("the payments default port is not a number: " + port)
+		panic("a payments default port is not a number: " + port)
 	}
 	return number
 }

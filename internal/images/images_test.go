@@ -181,12 +181,12 @@ func TestEveryImageBuildsFromItsBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		spec ociimage.Spec
-		port int
+		name  string
+		spec  ociimage.Spec
+		ports []int
 	}{
-		{"payments listens on its default port", images.Payments(binary), 9000},
-		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binary), 8000},
+		{"payments listens on its default charge and metrics ports", images.Payments(binary), []int{9000, 9090}},
+		{"the fake Antaeus listens on Antaeus's port", images.FakeAntaeus(binary), []int{8000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,8 +198,13 @@ func TestEveryImageBuildsFromItsBinary(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, ok := config.Config.ExposedPorts[strconv.Itoa(tt.port)+"/tcp"]; !ok || len(config.Config.ExposedPorts) != 1 {
-				t.Errorf("exposed ports = %v, want only %d/tcp", config.Config.ExposedPorts, tt.port)
+			for _, port := range tt.ports {
+				if _, ok := config.Config.ExposedPorts[strconv.Itoa(port)+"/tcp"]; !ok {
+					t.Errorf("exposed ports = %v, want %d/tcp", config.Config.ExposedPorts, port)
+				}
+			}
+			if len(config.Config.ExposedPorts) != len(tt.ports) {
+				t.Errorf("exposed ports = %v, want only %v", config.Config.ExposedPorts, tt.ports)
 			}
 			if config.Config.User != "65532:65532" {
 				t.Errorf("user = %q, want distroless's nonroot 65532:65532", config.Config.User)

@@ -185,6 +185,12 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 		logFile.Close()
 		return "", nil, err
 	}
+	metricsListener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		logFile.Close()
+		listener.Close()
+		return "", nil, err
+	}
 	cfg := settings.Default()
 	cfg.Drain = 0
 	// Logged as the payments command logs.
@@ -196,6 +202,7 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 		logs.Close()
 		logFile.Close()
 		listener.Close()
+		metricsListener.Close()
 		return "", nil, err
 	}
 	done := make(chan struct{})
@@ -203,7 +210,7 @@ func startPayments(ctx context.Context, logPath string) (url string, stopped <-c
 		defer close(done)
 		defer logFile.Close()
 		defer logs.Close()
-		if err := srv.Serve(ctx, listener); err != nil {
+		if err := srv.Serve(ctx, server.Listeners{Charge: listener, Metrics: metricsListener}); err != nil {
 			fmt.Fprintln(os.Stderr, "bench: payments:", err)
 		}
 	}()

@@ -294,7 +294,6 @@ func TestTheAuthTokenGuardsOnlyTheChargeEndpoints(t *testing.T) {
 		{"the scheme name is case-insensitive", "POST", "/", "bearer s3cret-token", 200},
 		{"liveness needs no token", "GET", "/healthz", "", 200},
 		{"readiness needs no token", "GET", "/readyz", "", 200},
-		{"metrics need no token", "GET", "/metrics", "", 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

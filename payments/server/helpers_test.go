@@ -30,6 +30,7 @@ var stockHeaders = map[string]string{
 func testConfig() settings.Config {
 	cfg := settings.Default()
 	cfg.Addr = "127.0.0.1:0"
+	cfg.MetricsAddr = "127.0.0.1:0"
 	return cfg
 }
 

@@ -27,7 +27,8 @@ import (
 type Deps struct {
 	// Logger receives one JSON line per request. Nil discards the log.
 	Logger *slog.Logger
-	// Registry receives the HTTP and charge metrics and is served on /metrics.
+	// Registry receives the HTTP and charge metrics and is served on
+	// /metrics of the metrics address.
 	// Nil uses a new registry of the server's own.
 	Registry *prometheus.Registry
 	// Decider decides each charge. Nil uses NewRandomDecider with the
@@ -41,6 +42,7 @@ type Server struct {
 	log      *slog.Logger
 	decider  Decider
 	echo     *echo.Echo
+	metrics  *echo.Echo
 	charges  chargeCounters
 	draining atomic.Bool
 }
@@ -60,7 +62,7 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 		deps.Decider = NewRandomDecider(cfg.SuccessRate, cfg.Seed)
 	}
 
-	s := &Server{cfg: cfg, log: deps.Logger, decider: deps.Decider, echo: echo.New()}
+	s := &Server{cfg: cfg, log: deps.Logger, decider: deps.Decider, echo: echo.New(), metrics: echo.New()}
 	var err error
 	if s.charges, err = newChargeCounters(deps.Registry); err != nil {
 		return nil, err
@@ -97,46 +99,80 @@ func New(cfg settings.Config, deps Deps) (*Server, error) {
 	e.POST(routes.ChargeAlias, s.charge, charge...)
 	e.GET(routes.Health, s.health)
 	e.GET(routes.Ready, s.ready)
-	e.GET(routes.Metrics, echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: deps.Registry}))
+
+	// The metrics server answers scrapes only. The probes stay on the
+	// charge address: they tell whether charges are served.
+	m := s.metrics
+	m.HideBanner = true
+	m.HidePort = true
+	m.HTTPErrorHandler = s.handleError
+	m.GET(routes.Metrics, echoprometheus.NewHandlerWithConfig(echoprometheus.HandlerConfig{Gatherer: deps.Registry}))
 	return s, nil
 }
 
-// Handler returns the HTTP handler serving every route, for tests and for
-// embedding in another server.
+// Handler returns the HTTP handler of the charge address (charges and
+// probes), for tests and for embedding in another server.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Run listens on the configured address and serves until ctx is cancelled,
-// then shuts down gracefully; see Serve.
-func (s *Server) Run(ctx context.Context) error {
-	listener, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
-	}
-	return s.Serve(ctx, listener)
+// MetricsHandler returns the HTTP handler of the metrics address.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics }
+
+// Listeners are where a Server serves: charges and probes on Charge,
+// /metrics on Metrics.
+type Listeners struct {
+	Charge, Metrics net.Listener
 }
 
-// Serve serves on listener until ctx is cancelled. Then it reports not ready
-// on /readyz while it keeps serving for the configured drain period, stops
-// accepting connections, and waits up to the shutdown timeout for requests in
-// flight to complete. It returns nil after a clean shutdown.
-func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
-	httpServer := &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		ReadTimeout:       s.cfg.ReadTimeout,
-		WriteTimeout:      s.cfg.WriteTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+// Run listens on the configured charge and metrics addresses and serves
+// until ctx is cancelled, then shuts down gracefully; see Serve.
+func (s *Server) Run(ctx context.Context) error {
+	charge, err := listen(s.cfg.Addr, "charges")
+	if err != nil {
+		return err
 	}
+	metrics, err := listen(s.cfg.MetricsAddr, "metrics")
+	if err != nil {
+		charge.Close()
+		return err
+	}
+	return s.Serve(ctx, Listeners{Charge: charge, Metrics: metrics})
+}
 
-	served := make(chan error, 1)
-	go func() { served <- httpServer.Serve(listener) }()
-	s.log.Info("listening", "addr", listener.Addr().String(), "success_rate", s.cfg.SuccessRate,
-		"seeded", s.cfg.Seed != nil, "auth", s.cfg.AuthToken != "")
+func listen(addr, what string) (net.Listener, error) {
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s for %s: %w", addr, what, err)
+	}
+	return listener, nil
+}
+
+// Serve serves charges and metrics on their listeners until ctx is
+// cancelled. Then it reports not ready on /readyz while both keep serving
+// for the configured drain period, stops accepting connections, and waits
+// up to the shutdown timeout for requests in flight to complete. It returns
+// nil after a clean shutdown; if either server fails, it stops the other
+// and returns the error.
+func (s *Server) Serve(ctx context.Context, listeners Listeners) error {
+	servers := []*serving{
+		{what: "charges", server: s.httpServer(s.echo), listener: listeners.Charge},
+		{what: "metrics", server: s.httpServer(s.metrics), listener: listeners.Metrics},
+	}
+	served := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { served <- srv.serve() }()
+	}
+	closeAll := func() {
+		for _, srv := range servers {
+			_ = srv.server.Close()
+		}
+	}
+	s.log.Info("listening", "addr", listeners.Charge.Addr().String(), "metrics_addr", listeners.Metrics.Addr().String(),
+		"success_rate", s.cfg.SuccessRate, "seeded", s.cfg.Seed != nil, "auth", s.cfg.AuthToken != "")
 
 	select {
 	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+		closeAll()
+		return err
 	case <-ctx.Done():
 	}
 
@@ -147,19 +183,47 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	case <-drain.C:
 	case err := <-served:
 		drain.Stop()
-		return fmt.Errorf("serve: %w", err)
+		closeAll()
+		return err
 	}
 
 	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		_ = httpServer.Close()
-		return fmt.Errorf("shutdown: requests still in flight after %v: %w", s.cfg.ShutdownTimeout, err)
+	// Charges first: metrics stay up while the last charges complete.
+	for _, srv := range servers {
+		if err := srv.server.Shutdown(shutdownCtx); err != nil {
+			closeAll()
+			return fmt.Errorf("shutdown: %s requests still in flight after %v: %w", srv.what, s.cfg.ShutdownTimeout, err)
+		}
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range servers {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	s.log.Info("stopped")
 	return nil
+}
+
+// serving is one of the server's HTTP servers and where it listens.
+type serving struct {
+	what     string
+	server   *http.Server
+	listener net.Listener
+}
+
+func (srv *serving) serve() error {
+	return fmt.Errorf("serve %s: %w", srv.what, srv.server.Serve(srv.listener))
+}
+
+func (s *Server) httpServer(handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }

@@ -17,23 +17,34 @@ import (
 	"github.com/tinjis/tinjis/payments/settings"
 )
 
-// startServer serves s on a free loopback port until the test ends.
-func startServer(t *testing.T, s *Server) string {
+// freeListeners listens on two free loopback ports.
+func freeListeners(t *testing.T) Listeners {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var l Listeners
+	for _, listener := range []*net.Listener{&l.Charge, &l.Metrics} {
+		var err error
+		if *listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return l
+}
+
+// startServer serves s on free loopback ports until the test ends and
+// returns the charge and metrics addresses.
+func startServer(t *testing.T, s *Server) (charge, metrics string) {
+	t.Helper()
+	l := freeListeners(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, listener) }()
+	go func() { served <- s.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return listener.Addr().String()
+	return l.Charge.Addr().String(), l.Metrics.Addr().String()
 }
 
 // rawStockRequest is the request Antaeus writes on the wire, byte for byte
@@ -53,7 +64,7 @@ func rawStockRequest(host, path, body string) string {
 func TestTheStockRequestOverTCPGetsABooleanResultOnAKeptAliveConnection(t *testing.T) {
 	cfg := testConfig()
 	cfg.Drain = 0
-	addr := startServer(t, newServer(t, cfg, Deps{}))
+	addr, _ := startServer(t, newServer(t, cfg, Deps{}))
 
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -107,14 +118,11 @@ func TestShutdownDrainsThenCompletesTheRequestsInFlight(t *testing.T) {
 	cfg.Drain = time.Second
 	decider := heldDecider{entered: make(chan struct{}), release: make(chan struct{})}
 	s := newServer(t, cfg, Deps{Decider: decider})
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := listener.Addr().String()
+	listeners := freeListeners(t)
+	addr := listeners.Charge.Addr().String()
 	ctx, shutdown := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, listener) }()
+	go func() { served <- s.Serve(ctx, listeners) }()
 
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	readyStatus := func() int {
@@ -205,23 +213,35 @@ func TestProbesAnswerJSON(t *testing.T) {
 	}
 }
 
-func TestRunFailsWhenTheAddressIsTaken(t *testing.T) {
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer taken.Close()
-	cfg := testConfig()
-	cfg.Addr = taken.Addr().String()
+func TestRunFailsWhenEitherAddressIsTaken(t *testing.T) {
+	for _, tt := range []struct {
+		what string
+		take func(cfg *settings.Config, taken string)
+	}{
+		{"charges", func(cfg *settings.Config, taken string) { cfg.Addr = taken }},
+		{"metrics", func(cfg *settings.Config, taken string) { cfg.MetricsAddr = taken }},
+	} {
+		t.Run("the "+tt.what+" address", func(t *testing.T) {
+			taken, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer taken.Close()
+			cfg := testConfig()
+			tt.take(&cfg, taken.Addr().String())
 
-	err = newServer(t, cfg, Deps{}).Run(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "listen on "+cfg.Addr) {
-		t.Errorf("Run = %v, want a listen error naming %s", err, cfg.Addr)
+			err = newServer(t, cfg, Deps{}).Run(t.Context())
+			want := "listen on " + taken.Addr().String() + " for " + tt.what
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Run = %v, want an error saying %q", err, want)
+			}
+		})
 	}
 }
 
 func TestMetricsCountChargesByOutcomeAndRequestLatency(t *testing.T) {
-	h := newServer(t, seeded(testConfig(), 3), Deps{}).Handler()
+	s := newServer(t, seeded(testConfig(), 3), Deps{})
+	h := s.Handler()
 	paid, declined := 0, 0
 	for _, result := range outcomes(t, h, 20) {
 		if result {
@@ -231,8 +251,9 @@ func TestMetricsCountChargesByOutcomeAndRequestLatency(t *testing.T) {
 		}
 	}
 	serve(h, httpGet("/no-such-path-123"))
-	serve(h, httpGet("/metrics"))
-	rec := serve(h, httpGet("/metrics"))
+	scrape := s.MetricsHandler()
+	serve(scrape, httpGet("/metrics"))
+	rec := serve(scrape, httpGet("/metrics"))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status = %d, want 200", rec.Code)
 	}
@@ -327,6 +348,8 @@ func TestNewRefusesAnInvalidConfigBuiltByHand(t *testing.T) {
 			`PAYMENTS_SUCCESS_RATE must be a number from 0 to 1, got "1.5"`},
 		{"an empty address", func(c *settings.Config) { c.Addr = "" },
 			`PAYMENTS_ADDR must be host:port such as ":9000", got ""`},
+		{"metrics on the charge port", func(c *settings.Config) { c.MetricsAddr = "127.0.0.1:9000" },
+			`PAYMENTS_METRICS_ADDR must be host:port such as ":9090", on a port other than PAYMENTS_ADDR's, got "127.0.0.1:9000"`},
 		{"no body limit", func(c *settings.Config) { c.BodyLimit = 0 },
 			`BodyLimit must be a positive number of bytes, got "0"`},
 		{"no idle timeout", func(c *settings.Config) { c.IdleTimeout = 0 },

@@ -23,6 +23,7 @@ import (
 // Environment variables read by FromEnv.
 const (
 	EnvAddr            = "PAYMENTS_ADDR"
+	EnvMetricsAddr     = "PAYMENTS_METRICS_ADDR"
 	EnvSuccessRate     = "PAYMENTS_SUCCESS_RATE"
 	EnvSeed            = "PAYMENTS_SEED"
 	EnvDrain           = "PAYMENTS_DRAIN"
@@ -37,8 +38,13 @@ const MaxDrain = 2 * time.Minute
 
 // Config is everything the payment provider can be told at start.
 type Config struct {
-	// Addr is the TCP address to listen on, host:port.
+	// Addr is the TCP address charges and probes are served on, host:port.
 	Addr string
+	// MetricsAddr is the TCP address /metrics is served on, host:port: a
+	// port of its own, so that a NetworkPolicy can let a monitoring system
+	// scrape it without letting it charge, and Antaeus charge without
+	// scraping.
+	MetricsAddr string
 	// SuccessRate is the probability, from 0 to 1, that a charge is paid.
 	SuccessRate float64
 	// Seed, when set, makes the sequence of outcomes the same at every start.
@@ -68,6 +74,7 @@ type Config struct {
 func Default() Config {
 	return Config{
 		Addr:              ":9000",
+		MetricsAddr:       ":9090",
 		SuccessRate:       0.5,
 		Drain:             5 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
@@ -85,13 +92,18 @@ func Default() Config {
 
 // FromEnv reads the PAYMENTS_* variables through getenv (os.Getenv in
 // production) over the defaults. An empty variable counts as unset. The
-// error is a Problems holding one sentence per invalid variable.
+// error is a Problems holding one sentence per invalid variable (or
+// default that clashes with a variable set, such as the ports).
 func FromEnv(getenv func(string) string) (Config, error) {
 	c := Default()
 	var problems Problems
 	for _, s := range variables {
 		value := getenv(s.name)
 		if value == "" {
+			// A default can still clash with another variable's value.
+			if !s.valid(c) {
+				problems = append(problems, s.problem(s.format(c)))
+			}
 			continue
 		}
 		if err := s.parse(&c, value); err != nil || !s.valid(c) {
@@ -223,6 +235,13 @@ var variables = []variable{
 		format: func(c Config) string { return c.Addr },
 	},
 	{
+		name:   EnvMetricsAddr,
+		rule:   fmt.Sprintf(`host:port such as ":9090", on a port other than %s's`, EnvAddr),
+		parse:  func(c *Config, text string) error { c.MetricsAddr = text; return nil },
+		valid:  func(c Config) bool { return validAddr(c.MetricsAddr) && !samePort(c.MetricsAddr, c.Addr) },
+		format: func(c Config) string { return c.MetricsAddr },
+	},
+	{
 		name:   EnvDrain,
 		rule:   fmt.Sprintf(`a duration from 0s to %s such as "5s"`, MaxDrain),
 		parse:  func(c *Config, text string) (err error) { c.Drain, err = time.ParseDuration(text); return err },
@@ -283,10 +302,23 @@ var variables = []variable{
 }
 
 func validAddr(addr string) bool {
-	_, port, err := net.SplitHostPort(addr)
+	_, ok := port(addr)
+	return ok
+}
+
+// samePort reports whether two addresses name the same fixed port; port 0
+// (any free port) never collides.
+func samePort(a, b string) bool {
+	portA, okA := port(a)
+	portB, okB := port(b)
+	return okA && okB && portA != 0 && portA == portB
+}
+
+func port(addr string) (uint64, bool) {
+	_, text, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false
+		return 0, false
 	}
-	_, err = strconv.ParseUint(port, 10, 16)
-	return err == nil
+	number, err := strconv.ParseUint(text, 10, 16)
+	return number, err == nil
 }

@@ -22,6 +22,7 @@ func TestFromEnvUsesTheDefaultsForUnsetVariables(t *testing.T) {
 	}
 	want := settings.Config{
 		Addr:              ":9000",
+		MetricsAddr:       ":9090",
 		SuccessRate:       0.5,
 		Drain:             5 * time.Second,
 		ShutdownTimeout:   10 * time.Second,
@@ -40,6 +41,7 @@ func TestFromEnvUsesTheDefaultsForUnsetVariables(t *testing.T) {
 func TestFromEnvReadsEverySetting(t *testing.T) {
 	cfg, err := settings.FromEnv(env(map[string]string{
 		"PAYMENTS_ADDR":             "127.0.0.1:9100",
+		"PAYMENTS_METRICS_ADDR":     ":9101",
 		"PAYMENTS_SUCCESS_RATE":     "0.25",
 		"PAYMENTS_SEED":             "-42",
 		"PAYMENTS_DRAIN":            "0s",
@@ -52,6 +54,7 @@ func TestFromEnvReadsEverySetting(t *testing.T) {
 	}
 	want := settings.Default()
 	want.Addr = "127.0.0.1:9100"
+	want.MetricsAddr = ":9101"
 	want.SuccessRate = 0.25
 	want.Seed = new(int64(-42))
 	want.Drain = 0
@@ -73,6 +76,12 @@ func TestFromEnvRefusesEveryInvalidValueWithASentenceNamingIt(t *testing.T) {
 			`PAYMENTS_ADDR must be host:port such as ":9000", got "localhost"`},
 		{"an address with a port beyond 65535", map[string]string{"PAYMENTS_ADDR": ":70000"},
 			`PAYMENTS_ADDR must be host:port such as ":9000", got ":70000"`},
+		{"a metrics address without a port", map[string]string{"PAYMENTS_METRICS_ADDR": "localhost"},
+			`PAYMENTS_METRICS_ADDR must be host:port such as ":9090", on a port other than PAYMENTS_ADDR's, got "localhost"`},
+		{"metrics on the charge port", map[string]string{"PAYMENTS_METRICS_ADDR": "127.0.0.1:9000"},
+			`PAYMENTS_METRICS_ADDR must be host:port such as ":9090", on a port other than PAYMENTS_ADDR's, got "127.0.0.1:9000"`},
+		{"charges moved onto the default metrics port", map[string]string{"PAYMENTS_ADDR": ":9090"},
+			`PAYMENTS_METRICS_ADDR must be host:port such as ":9090", on a port other than PAYMENTS_ADDR's, got ":9090"`},
 		{"a rate that is not a number", map[string]string{"PAYMENTS_SUCCESS_RATE": "half"},
 			`PAYMENTS_SUCCESS_RATE must be a number from 0 to 1, got "half"`},
 		{"a rate written as a percentage", map[string]string{"PAYMENTS_SUCCESS_RATE": "50"},
@@ -112,6 +121,16 @@ func TestFromEnvRefusesEveryInvalidValueWithASentenceNamingIt(t *testing.T) {
 				t.Errorf("error = %q\nwant    %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAnyFreePortIsNeverTheChargePort(t *testing.T) {
+	cfg, err := settings.FromEnv(env(map[string]string{"PAYMENTS_ADDR": "127.0.0.1:0", "PAYMENTS_METRICS_ADDR": "127.0.0.1:0"}))
+	if err != nil {
+		t.Fatalf("FromEnv refuses two free ports: %v", err)
+	}
+	if cfg.Addr != "127.0.0.1:0" || cfg.MetricsAddr != "127.0.0.1:0" {
+		t.Errorf("addresses %q and %q, want both 127.0.0.1:0", cfg.Addr, cfg.MetricsAddr)
 	}
 }
 
@@ -158,6 +177,7 @@ func TestTheEnvironmentOfAConfigIsReadBackAsThatConfig(t *testing.T) {
 	seed := int64(7)
 	everySetting := settings.Default()
 	everySetting.Addr = "127.0.0.1:9100"
+	everySetting.MetricsAddr = "127.0.0.1:9101"
 	everySetting.SuccessRate = 0.125
 	everySetting.Seed = &seed
 	everySetting.Drain = 1500 * time.Millisecond
