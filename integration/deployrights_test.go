@@ -341,6 +341,7 @@ func deployRightsCases(alice, bob, aliceImage string) []rightsCase {
 		{alice, antaeus, imageChange("set image (configured repository, by digest)", aliceImage), forbiddenByRBAC, "", ""},
 		{bob, antaeus, foreignImageChange, refusedByPolicy, stack.ImageRuleMarker, ""},
 		{bob, antaeus, jsonPatch("patch replicas", `[{"op":"replace","path":"/spec/replicas","value":2}]`), refusedByPolicy, classReplicas, ""},
+		{bob, antaeus, jsonPatch("patch ownerReferences (an owner that does not exist)", ownerReferencesPatch), refusedByPolicy, classOwnerReferences, ""},
 		{bob, payments, foreignImageChange, forbiddenByRBAC, "", ""},
 	}
 }
