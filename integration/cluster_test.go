@@ -153,6 +153,9 @@ func TestStacksOnALiveCluster(t *testing.T) {
 		{"NetworkPolicy allows and denies every pair as the config says, evaluated and measured", func(t *testing.T) {
 			checkNetworkIsolation(t, k, stacks)
 		}},
+		{"with the cluster guards a neighbour can neither put a pod on the node's network nor take payments' address, and Antaeus keeps charging", func(t *testing.T) {
+			checkClusterGuards(t, cp, k, stacks)
+		}},
 		{"the Gateway stack's route is validated, and another kubeconfig for the cluster replaces nothing", func(t *testing.T) {
 			checkGatewayRouteAndClusterIdentity(t, cp, k, gatewayStack(t, stacks))
 		}},
@@ -209,7 +212,7 @@ func TestStacksOnALiveCluster(t *testing.T) {
 }
 
 // clusterOverrides are the only changes to a committed stack: point it at
-// the test cluster, run images the node has (it pulls nothing: the Antaeus
+// the test cluster as its admin (the deployer), run images the node has (it pulls nothing: the Antaeus
 // stand-in for the operator's Antaeus, our payments build for a digest
 // that was never built here), and create an Ingress or a LoadBalancer
 // Service without waiting for an address no controller will publish.

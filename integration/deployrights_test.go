@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
@@ -67,12 +66,13 @@ func TestDeployRightsOnALiveCluster(t *testing.T) {
 			}
 		}},
 		{"developers may change only the image, to one of the configured repository", func(t *testing.T) {
-			var results []rightsResult
+			var attacks []attack
 			for _, c := range deployRightsCases(alice, bob, aliceImage) {
 				d := k.stackDeployment(t, s, c.service)
 				r := c.run(t, cp, d)
-				results = append(results, r)
-				if err := c.judge(r); err != nil {
+				attacks = append(attacks, r.attack())
+				// logAttacks judges the outcome; here, the refusal's words.
+				if err := c.judge(r); err != nil && r.outcome == c.want {
 					t.Error(err)
 				}
 				if c.rollsOut != "" && r.outcome == admitted {
@@ -80,7 +80,23 @@ func TestDeployRightsOnALiveCluster(t *testing.T) {
 					k.checkRolledOut(t, d.Namespace, d.Name, c.rollsOut)
 				}
 			}
-			t.Logf("Developer changes to their Deployments, as the API server answers them:\n%s", formatRightsMatrix(results))
+			logAttacks(t, "Developers' attempts on the Deployments, as the API server answers them", attacks)
+		}},
+		{"after the refused metadata changes both Deployments are untouched and Available", func(t *testing.T) {
+			for _, service := range config.Services {
+				d := k.stackDeployment(t, s, service)
+				if len(d.OwnerReferences) > 0 || len(d.Finalizers) > 0 {
+					t.Errorf("%s/%s has ownerReferences %v and finalizers %v after the developers' attempts", d.Namespace, d.Name, d.OwnerReferences, d.Finalizers)
+				}
+				k.checkAvailable(t, d)
+			}
+		}},
+		{"the cluster's controllers are exempt by the names the controller-manager uses, and complete a foreground deletion", func(t *testing.T) {
+			k.checkControllerIdentities(t)
+			k.checkForegroundDeletion(t, k.stackDeployment(t, s, config.ServicePayments).Namespace)
+		}},
+		{"adding and removing a developer opens no window: a forbidden change hammered through every pulumi up is never admitted", func(t *testing.T) {
+			checkTeamChangesOpenNoWindow(t, cp, k, s)
 		}},
 		{"the drift check fails after alice's rollout, naming her image", func(t *testing.T) {
 			out, err := driftCheck(t, s)
@@ -268,10 +284,30 @@ func (c rightsCase) judge(r rightsResult) error {
 
 // The field classes the policy's messages name.
 const (
-	classReplicas   = "replicas may not change"
-	classContainers = "the containers apart from their image"
-	classPod        = "the pod's settings"
+	classReplicas        = "replicas may not change"
+	classContainers      = "the containers apart from their image"
+	classPod             = "the pod's settings"
+	classMetadata        = "the Deployment's labels and annotations"
+	classTemplate        = "the pod template's labels"
+	classOwnerReferences = stack.ClassOwnerReferences + " may not change"
+	classFinalizers      = stack.ClassFinalizers + " may not change"
 )
+
+// ownerReferencesPatch makes the Deployment a dependent of an owner that
+// does not exist: the garbage collector would delete it.
+const ownerReferencesPatch = `[{"op":"add","path":"/metadata/ownerReferences","value":[{"apiVersion":"v1","kind":"ConfigMap","name":"gone","uid":"00000000-0000-0000-0000-000000000001"}]}]`
+
+// verbOnDeployment runs kubectl verb deployment/<name> rest...
+func verbOnDeployment(kind, verb string, rest ...string) change {
+	return change{kind, func(d *appsv1.Deployment) []string {
+		return append([]string{verb, "deployment/" + d.Name}, rest...)
+	}}
+}
+
+// otherCommand runs kubectl args that name no Deployment, in its namespace.
+func otherCommand(kind string, args ...string) change {
+	return change{kind, func(*appsv1.Deployment) []string { return args }}
+}
 
 // deployRightsCases are the matrix: alice deploys payments only, bob
 // Antaeus only.
@@ -286,30 +322,33 @@ func deployRightsCases(alice, bob, aliceImage string) []rightsCase {
 		{alice, payments, kubectlChange("set env", "set", "env", "EXTRA=1"), refusedByPolicy, classContainers, ""},
 		{alice, payments, jsonPatch("patch security context", `[{"op":"replace","path":"/spec/template/spec/containers/0/securityContext/readOnlyRootFilesystem","value":false}]`), refusedByPolicy, classContainers, ""},
 		{alice, payments, kubectlChange("set serviceaccount", "set", "serviceaccount", "default"), refusedByPolicy, classPod, ""},
+		{alice, payments, jsonPatch("patch ownerReferences (an owner that does not exist)", ownerReferencesPatch), refusedByPolicy, classOwnerReferences, ""},
+		{alice, payments, jsonPatch("add a finalizer", `[{"op":"add","path":"/metadata/finalizers","value":["example.com/hold"]}]`), refusedByPolicy, classFinalizers, ""},
+		{alice, payments, jsonPatch("add the orphan finalizer", `[{"op":"add","path":"/metadata/finalizers","value":["orphan"]}]`), refusedByPolicy, classFinalizers, ""},
+		{alice, payments, jsonPatch("label the Deployment", `[{"op":"add","path":"/metadata/labels/team","value":"alice"}]`), refusedByPolicy, classMetadata, ""},
+		{alice, payments, jsonPatch("label the pod template", `[{"op":"add","path":"/spec/template/metadata/labels/team","value":"alice"}]`), refusedByPolicy, classTemplate, ""},
+		{alice, payments, jsonPatch("add a sidecar (the allowed repository)", `[{"op":"add","path":"/spec/template/spec/containers/-","value":{"name":"sidecar","image":"`+aliceImage+`"}}]`), refusedByPolicy, classContainers, ""},
+		{alice, payments, jsonPatch("add an initContainer (the allowed repository)", `[{"op":"add","path":"/spec/template/spec/initContainers","value":[{"name":"init","image":"`+aliceImage+`"}]}]`), refusedByPolicy, classContainers, ""},
+		{alice, payments, jsonPatch("patch hostNetwork", `[{"op":"add","path":"/spec/template/spec/hostNetwork","value":true}]`), refusedByPolicy, classPod, ""},
+		{alice, payments, otherCommand("create a pod", "run", "intruder", "--image="+aliceImage), forbiddenByRBAC, "", ""},
+		{alice, payments, verbOnDeployment("delete the Deployment", "delete"), forbiddenByRBAC, "", ""},
+		{alice, payments, verbOnDeployment("exec into its pod", "exec", "--", "true"), forbiddenByRBAC, "", ""},
+		{alice, payments, otherCommand("read Secrets", "get", "secrets"), forbiddenByRBAC, "", ""},
+		{alice, payments, otherCommand("delete the admission policies", "delete", "validatingadmissionpolicies", "--all"), forbiddenByRBAC, "", ""},
+		{alice, payments, otherCommand("impersonate the admin", "--as="+controlplane.AdminUser, "get", "secrets"), forbiddenByRBAC, "", ""},
 		{alice, payments, kubectlChange("rollout restart", "rollout", "restart"), admitted, "", ""},
 		{alice, payments, kubectlChange("rollout undo", "rollout", "undo"), admitted, "", ""},
 		{alice, antaeus, imageChange("set image (configured repository, by digest)", aliceImage), forbiddenByRBAC, "", ""},
 		{bob, antaeus, foreignImageChange, refusedByPolicy, stack.ImageRuleMarker, ""},
 		{bob, antaeus, jsonPatch("patch replicas", `[{"op":"replace","path":"/spec/replicas","value":2}]`), refusedByPolicy, classReplicas, ""},
+		{bob, antaeus, jsonPatch("patch ownerReferences (an owner that does not exist)", ownerReferencesPatch), refusedByPolicy, classOwnerReferences, ""},
 		{bob, payments, foreignImageChange, forbiddenByRBAC, "", ""},
 	}
 }
 
-// formatRightsMatrix renders developer x change x result, with the start of
-// the API server's message for every refusal.
-func formatRightsMatrix(results []rightsResult) string {
-	var b strings.Builder
-	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "developer\tservice\tchange\tresult\twhy")
-	for _, r := range results {
-		why := ""
-		if r.outcome != admitted {
-			why = denialReason(r.message)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.developer, r.service, r.change.kind, r.outcome, why)
-	}
-	w.Flush()
-	return b.String()
+// attack is the result as a row of the attack table.
+func (r rightsResult) attack() attack {
+	return attack{attacker: r.developer, target: string(r.service), action: r.change.kind, expected: r.want, observed: r.outcome, message: r.message}
 }
 
 // denialReason is the part of a refusal that says why, cut short.
@@ -355,20 +394,27 @@ func (k *kube) checkPoliciesTypeCheck(t *testing.T, s *liveStack) {
 		t.Fatalf("stack %s holds policies %v, want one per service", s.name, names)
 	}
 	for _, name := range names {
-		controlplane.WaitUntil(t, waitTimeout, "policy "+name+" is type-checked", func(ctx context.Context) (bool, error) {
-			p, err := k.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
-				return false, nil
-			}
-			if warnings := p.Status.TypeChecking.ExpressionWarnings; len(warnings) > 0 {
-				t.Errorf("policy %s: type-checking warnings %+v", name, warnings)
-			}
-			return true, nil
-		})
+		k.checkTypeChecked(t, name)
 	}
+}
+
+// checkTypeChecked waits until the API server type-checked the policy
+// against the schema of what it matches, and fails on any warning.
+func (k *kube) checkTypeChecked(t *testing.T, name string) {
+	t.Helper()
+	controlplane.WaitUntil(t, waitTimeout, "policy "+name+" is type-checked", func(ctx context.Context) (bool, error) {
+		p, err := k.client.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		if p.Status.ObservedGeneration != p.Generation || p.Status.TypeChecking == nil {
+			return false, nil
+		}
+		if warnings := p.Status.TypeChecking.ExpressionWarnings; len(warnings) > 0 {
+			t.Errorf("policy %s: type-checking warnings %+v", name, warnings)
+		}
+		return true, nil
+	})
 }
 
 // removeImageRule deletes the image rule from the live policy of the

@@ -24,6 +24,9 @@ func clusterOnly(cp *controlplane.ControlPlane) []pulumistack.Override {
 	return []pulumistack.Override{
 		{Path: config.KeyKubernetes + ".kubeconfig", Value: cp.Kubeconfig(controlplane.AdminUser)},
 		{Path: config.KeyKubernetes + ".context", Value: controlplane.ContextName},
+		// The test runs pulumi up as the cluster's admin: it is the deployer.
+		{Path: config.KeyDeployer + ".users[0]", Value: controlplane.AdminUser},
+		{Path: config.KeyDeployer + ".groups"},
 	}
 }
 

@@ -28,6 +28,10 @@ type Config struct {
 	Antaeus          Antaeus
 	Expose           Expose
 	Developers       []Developer
+	// Deployer is who runs pulumi up; ClusterGuards, when set, are the
+	// cluster-wide admission policies the stack declares (see cluster.go).
+	Deployer      *Deployer
+	ClusterGuards *ClusterGuards
 
 	// DeveloperDigestsOnly makes developers roll out images by digest
 	// only; by default a tag of the configured repository is accepted too.

@@ -30,6 +30,7 @@ func minimal() values {
 		config.KeyPayments:   `{"image":"ghcr.io/tinjis/tinjis/payments:main"}`,
 		config.KeyAntaeus:    `{"image":"pleo-antaeus:latest","flavor":"stock"}`,
 		config.KeyExpose:     `{"mode":"loadBalancer"}`,
+		config.KeyDeployer:   `{"users":["kubernetes-admin"]}`,
 	}
 }
 

@@ -45,6 +45,8 @@ func Load(stack string, stackConfig Source) (Config, error) {
 		readObject(src, KeyAntaeus, &c.Antaeus),
 		readObject(src, KeyExpose, &c.Expose),
 		readObject(src, KeyDevelopers, &c.Developers),
+		readObject(src, KeyDeployer, &c.Deployer),
+		readObject(src, KeyClusterGuards, &c.ClusterGuards),
 
 		readBool(src, KeyDeveloperDigestsOnly, &c.DeveloperDigestsOnly),
 	}

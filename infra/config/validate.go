@@ -39,6 +39,8 @@ func (c Config) validate() error {
 	p.antaeus(c.Antaeus)
 	p.expose(c.Expose)
 	p.developers(c.Developers)
+	p.deployer(c.Deployer, c.Developers)
+	p.clusterGuards(c.ClusterGuards, c.Environment)
 	return errors.Join(p...)
 }
 

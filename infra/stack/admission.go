@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/distribution/reference"
 	admissionregistrationv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/admissionregistration/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/tinjis/tinjis/infra/config"
 )
 
 // RestartedAtAnnotation is what `kubectl rollout restart` sets on the pod
@@ -77,6 +80,27 @@ const (
 	oldTemplate = "oldObject.spec.template"
 )
 
+// serverWrittenMetadata are the fields of a Deployment's metadata that
+// change on any update, whoever sends it, because the API server writes
+// them before admission; every other metadata field must stay as it was.
+// Measured on a live API server for kubectl set image, strategic merge
+// patches and PUTs with and without a resourceVersion: only these two
+// differ (resourceVersion is still the old one when admission runs).
+var serverWrittenMetadata = []string{
+	// Counts changes of the spec: an image change bumps it.
+	"generation",
+	// The field manager records which client set which field, on every
+	// update (kubectl set image adds its own entry).
+	"managedFields",
+}
+
+// Classes of fields a developer may not change, as the policy's messages
+// name them.
+const (
+	ClassOwnerReferences = "the Deployment's ownerReferences"
+	ClassFinalizers      = "the Deployment's finalizers"
+)
+
 // imageOnlyValidations are the checks of a developer's update: every class
 // of fields but the container images and the restart annotation stays as it
 // was, and every image that changes follows the image rule. Each message
@@ -86,10 +110,17 @@ func imageOnlyValidations(images imageRule) []validation {
 	unchangedClass := func(class, expression string) validation {
 		return validation{expression: expression, message: class + " may not change: " + rule}
 	}
+	const meta, oldMeta = "object.metadata", "oldObject.metadata"
+	namedMetadata := []string{"labels", "annotations", "ownerReferences", "finalizers"}
 	return []validation{
 		unchangedClass("the Deployment's labels and annotations",
-			unchanged("object.metadata", "oldObject.metadata", "labels")+" && "+
-				unchanged("object.metadata", "oldObject.metadata", "annotations")),
+			unchanged(meta, oldMeta, "labels")+" && "+unchanged(meta, oldMeta, "annotations")),
+		// An owner that does not exist makes the garbage collector delete
+		// the Deployment; a finalizer blocks its deletion.
+		unchangedClass(ClassOwnerReferences, unchanged(meta, oldMeta, "ownerReferences")),
+		unchangedClass(ClassFinalizers, unchanged(meta, oldMeta, "finalizers")),
+		unchangedClass("the rest of the Deployment's metadata",
+			sameExcept(meta, oldMeta, append(namedMetadata, serverWrittenMetadata...)...)),
 		unchangedClass("replicas", unchanged("object.spec", "oldObject.spec", "replicas")),
 		unchangedClass("the rollout settings (strategy, selector, paused, revision history, ...)",
 			sameExcept("object.spec", "oldObject.spec", "template", "replicas")),
@@ -107,6 +138,34 @@ func imageOnlyValidations(images imageRule) []validation {
 			message: ImageRuleMarker + " " + images.String() + ": " + rule,
 		},
 	}
+}
+
+// requestsFor matches the operations on one resource (not its
+// subresources).
+func requestsFor(group, version, resource string, operations ...string) admissionregistrationv1.MatchResourcesArgs {
+	return admissionregistrationv1.MatchResourcesArgs{
+		ResourceRules: admissionregistrationv1.NamedRuleWithOperationsArray{
+			admissionregistrationv1.NamedRuleWithOperationsArgs{
+				ApiGroups:   pulumi.ToStringArray([]string{group}),
+				ApiVersions: pulumi.ToStringArray([]string{version}),
+				Operations:  pulumi.ToStringArray(operations),
+				Resources:   pulumi.ToStringArray([]string{resource}),
+			},
+		},
+	}
+}
+
+// validationArgs declares the checks; each refusal is a 403 Forbidden.
+func validationArgs(checks []validation) admissionregistrationv1.ValidationArray {
+	var args admissionregistrationv1.ValidationArray
+	for _, v := range checks {
+		args = append(args, admissionregistrationv1.ValidationArgs{
+			Expression: pulumi.String(v.expression),
+			Message:    pulumi.String(v.message),
+			Reason:     pulumi.String("Forbidden"),
+		})
+	}
+	return args
 }
 
 // imageOnlyVariables name the optional parts of the pod template, empty
@@ -157,9 +216,31 @@ func imagesFollow(newList, oldList string, images imageRule) string {
 		newList, oldList, celString(images.pattern()))
 }
 
-// byUser holds when the request comes from one of the users.
-func byUser(users []string) string {
-	return "request.userInfo.username in " + celStrings(users)
+// ClusterControllers are the identities kube-controller-manager updates a
+// Deployment (not its status) as. They must change what developers may
+// not: a policy that held them to the image rule would block deletions and
+// rollbacks.
+var ClusterControllers = []string{
+	// Every controller, when kube-controller-manager runs without
+	// --use-service-account-credentials.
+	"system:kube-controller-manager",
+	// Removes the ownerReferences of deleted owners and the orphan and
+	// foregroundDeletion finalizers, which completes a deletion.
+	"system:serviceaccount:kube-system:generic-garbage-collector",
+	// Clears the deprecated rollback annotation after rolling back.
+	"system:serviceaccount:kube-system:deployment-controller",
+}
+
+// notExempt holds for every requester but the deployer's users and groups
+// and the cluster's controllers: the policy does not depend on who the
+// developers are, so changing the team changes only RBAC.
+func notExempt(deployer config.Deployer) string {
+	users := append(slices.Clone(deployer.Users), ClusterControllers...)
+	expression := "!(request.userInfo.username in " + celStrings(users) + ")"
+	if len(deployer.Groups) > 0 {
+		expression += " && !request.userInfo.groups.exists(g, g in " + celStrings(deployer.Groups) + ")"
+	}
+	return expression
 }
 
 // celStrings is a CEL list literal of strings; JSON's string escapes are
@@ -177,24 +258,17 @@ func celString(value string) string {
 	return string(raw)
 }
 
-// newImageOnlyPolicy narrows what RBAC lets the developers do to their
-// service's Deployments: an update by one of them may change only the
-// container images, to another tag or digest of the configured repository,
-// and the rollout-restart annotation. RBAC cannot say "only this field";
-// admission can. Requests by anyone else (the identity running pulumi up,
-// the controllers) do not match and pass untouched.
-func newImageOnlyPolicy(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, rights DeployRights, opts ...pulumi.ResourceOption) error {
+// newImageOnlyPolicy narrows what RBAC lets anyone do to the service's
+// Deployments: an update may change only the container images, to another
+// tag or digest of the configured repository, and the rollout-restart
+// annotation. RBAC cannot say "only this field"; admission can. It holds
+// for every requester but the deployer and the cluster's controllers, so a
+// developer is checked from before their RoleBinding exists until after it
+// is gone. It returns the binding, which puts the policy in force.
+func newImageOnlyPolicy(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, rights DeployRights, opts ...pulumi.ResourceOption) (*admissionregistrationv1.ValidatingAdmissionPolicyBinding, error) {
 	images, err := newImageRule(rights.Image, rights.DigestsOnly)
 	if err != nil {
-		return err
-	}
-	var validations admissionregistrationv1.ValidationArray
-	for _, v := range imageOnlyValidations(images) {
-		validations = append(validations, admissionregistrationv1.ValidationArgs{
-			Expression: pulumi.String(v.expression),
-			Message:    pulumi.String(v.message),
-			Reason:     pulumi.String("Forbidden"),
-		})
+		return nil, err
 	}
 	// Cluster-scoped: the environment is in the name, so stacks sharing a
 	// cluster do not collide.
@@ -202,31 +276,22 @@ func newImageOnlyPolicy(ctx *pulumi.Context, w workload, namespace pulumi.String
 	policy, err := admissionregistrationv1.NewValidatingAdmissionPolicy(ctx, w.name()+"-developer-rollouts", &admissionregistrationv1.ValidatingAdmissionPolicyArgs{
 		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Labels: stringMap(w.labels())},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpecArgs{
-			FailurePolicy: pulumi.String("Fail"),
-			MatchConstraints: admissionregistrationv1.MatchResourcesArgs{
-				ResourceRules: admissionregistrationv1.NamedRuleWithOperationsArray{
-					admissionregistrationv1.NamedRuleWithOperationsArgs{
-						ApiGroups:   pulumi.ToStringArray([]string{"apps"}),
-						ApiVersions: pulumi.ToStringArray([]string{"*"}),
-						Operations:  pulumi.ToStringArray([]string{"UPDATE"}),
-						Resources:   pulumi.ToStringArray([]string{"deployments"}),
-					},
-				},
-			},
+			FailurePolicy:    pulumi.String("Fail"),
+			MatchConstraints: requestsFor("apps", "*", "deployments", "UPDATE"),
 			MatchConditions: admissionregistrationv1.MatchConditionArray{
 				admissionregistrationv1.MatchConditionArgs{
-					Name:       pulumi.String("by-a-developer"),
-					Expression: pulumi.String(byUser(rights.Developers)),
+					Name:       pulumi.String("not-by-the-deployer-or-the-cluster"),
+					Expression: pulumi.String(notExempt(rights.Deployer)),
 				},
 			},
 			Variables:   imageOnlyVariables(),
-			Validations: validations,
+			Validations: validationArgs(imageOnlyValidations(images)),
 		},
 	}, opts...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = admissionregistrationv1.NewValidatingAdmissionPolicyBinding(ctx, w.name()+"-developer-rollouts", &admissionregistrationv1.ValidatingAdmissionPolicyBindingArgs{
+	return admissionregistrationv1.NewValidatingAdmissionPolicyBinding(ctx, w.name()+"-developer-rollouts", &admissionregistrationv1.ValidatingAdmissionPolicyBindingArgs{
 		Metadata: metav1.ObjectMetaArgs{Name: pulumi.String(name), Labels: stringMap(w.labels())},
 		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpecArgs{
 			PolicyName:        policy.Metadata.Name().Elem(),
@@ -238,5 +303,4 @@ func newImageOnlyPolicy(ctx *pulumi.Context, w workload, namespace pulumi.String
 			},
 		},
 	}, opts...)
-	return err
 }

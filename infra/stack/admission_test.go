@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/distribution/reference"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/tinjis/tinjis/infra/config"
@@ -51,16 +52,17 @@ func (a admission) policiesIn(namespace string) []admissionregistrationv1.Valida
 	return bound
 }
 
-// matchedUsers are the user names a policy's match condition lists.
-func matchedUsers(t *testing.T, p admissionregistrationv1.ValidatingAdmissionPolicy) []string {
+// exemptUsers are the user names a policy's match condition leaves out.
+func exemptUsers(t *testing.T, p admissionregistrationv1.ValidatingAdmissionPolicy) []string {
 	t.Helper()
 	if len(p.Spec.MatchConditions) != 1 {
-		t.Fatalf("policy %s has %d match conditions, want one naming the developers", p.Name, len(p.Spec.MatchConditions))
+		t.Fatalf("policy %s has %d match conditions, want one leaving out the deployer and the controllers", p.Name, len(p.Spec.MatchConditions))
 	}
-	list, ok := strings.CutPrefix(p.Spec.MatchConditions[0].Expression, "request.userInfo.username in ")
+	list, ok := strings.CutPrefix(p.Spec.MatchConditions[0].Expression, "!(request.userInfo.username in ")
+	list, _, found := strings.Cut(list, ")")
 	var users []string
-	if !ok || json.Unmarshal([]byte(list), &users) != nil {
-		t.Fatalf("policy %s matches %q, want requests by a list of users", p.Name, p.Spec.MatchConditions[0].Expression)
+	if !ok || !found || json.Unmarshal([]byte(list), &users) != nil {
+		t.Fatalf("policy %s matches %q, want every request but those of a list of users", p.Name, p.Spec.MatchConditions[0].Expression)
 	}
 	return users
 }
@@ -77,8 +79,9 @@ func TestEveryDeveloperUpdateOfADeploymentIsCheckedByTheImageOnlyPolicy(t *testi
 					t.Fatalf("%d policies bound to %s, want one", len(policies), namespace)
 				}
 				p := policies[0]
-				if got, want := matchedUsers(t, p), m.config.DevelopersOf(service); !slices.Equal(got, want) {
-					t.Errorf("policy %s applies to %v, want exactly the developers of %s: %v", p.Name, got, service, want)
+				want := append(slices.Clone(m.config.Deployer.Users), stack.ClusterControllers...)
+				if got := exemptUsers(t, p); !slices.Equal(got, want) {
+					t.Errorf("policy %s leaves out %v, want exactly the deployer and the controllers: %v", p.Name, got, want)
 				}
 				if p.Spec.FailurePolicy == nil || *p.Spec.FailurePolicy != admissionregistrationv1.Fail {
 					t.Errorf("policy %s does not fail closed", p.Name)
@@ -120,6 +123,57 @@ func checkImageRule(t *testing.T, cfg config.Config, service config.Service, p a
 		}
 	}
 	t.Errorf("policy %s has no rule allowing only %s; its messages:\n%s", p.Name, want, strings.Join(messages, "\n"))
+}
+
+func TestChangingTheTeamChangesOnlyTheRoleBindings(t *testing.T) {
+	committed := committedConfig(t, "dev")
+	before := mustDeploy(t, "dev")
+	team := append(committedDevelopers(t, committed), config.Developer{Name: "dave@tinjis.example.com", Services: []config.Service{config.ServicePayments}})
+	after, err := deploy(t, "dev", committed.with(t, config.KeyDevelopers, nil, mustJSON(t, team)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{typeAdmissionPolicy, typeAdmissionPolicyBinding, typeRole, typeDeployment} {
+		if a, b := inputsOf(t, before, typ), inputsOf(t, after, typ); a != b {
+			t.Errorf("adding a developer changed the %s objects: only the RoleBindings may change", typ)
+		}
+	}
+	if a, b := inputsOf(t, before, typeRoleBinding), inputsOf(t, after, typeRoleBinding); a == b {
+		t.Error("adding a developer did not change the RoleBindings")
+	}
+}
+
+// inputsOf is every declared resource of the type, as JSON, in a fixed order.
+func inputsOf(t *testing.T, d deployment, typ string) string {
+	t.Helper()
+	var all []string
+	for _, r := range d.ofType(typ) {
+		all = append(all, mustJSON(t, reveal(resource.NewObjectProperty(r.inputs)).Mappable()))
+	}
+	// Components declare their children concurrently: the order varies.
+	slices.Sort(all)
+	return strings.Join(all, "\n")
+}
+
+func committedDevelopers(t *testing.T, cfg stackConfig) []config.Developer {
+	t.Helper()
+	var team []config.Developer
+	if err := json.Unmarshal([]byte(cfg[config.KeyDevelopers]), &team); err != nil {
+		t.Fatal(err)
+	}
+	return team
+}
+
+func TestDevelopersAreGrantedRightsOnlyAfterThePolicyIsBound(t *testing.T) {
+	for _, name := range committedStacks {
+		d := mustDeploy(t, name)
+		bindings := d.ofType(typeAdmissionPolicyBinding)
+		for _, rb := range d.ofType(typeRoleBinding) {
+			if !slices.ContainsFunc(bindings, func(b declaredResource) bool { return rb.dependsOn(b.typ, b.name) }) {
+				t.Errorf("stack %s: RoleBinding %s does not wait for a policy binding; it depends on %v", name, rb.name, rb.dependencies)
+			}
+		}
+	}
 }
 
 func TestTheStackDoesNotGrowWithTheTeam(t *testing.T) {

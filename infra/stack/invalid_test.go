@@ -94,6 +94,20 @@ func TestInvalidConfigsAreRefusedBeforeAnyResourceIsDeclared(t *testing.T) {
 			"tinjis:developers[0].name is required"},
 		{"a plaintext auth token is refused", config.KeyPayments, []string{"authToken"}, "s3cret",
 			"tinjis:payments.authToken must be a secret"},
+		{"a stack without its deployer is refused: the image rule would hold pulumi up too", config.KeyDeployer, nil, nil,
+			"tinjis:deployer is required"},
+		{"a deployer who is also a developer is refused", config.KeyDeployer, nil, `{"users":["alice@tinjis.example.com"]}`,
+			`tinjis:deployer.users[0] "alice@tinjis.example.com" is also a developer in tinjis:developers`},
+		{"a deployer group holding every user is refused", config.KeyDeployer, nil, `{"groups":["system:authenticated"]}`,
+			`tinjis:deployer.groups[0] "system:authenticated" holds every user or every ServiceAccount`},
+		{"a misspelt deployer field is refused", config.KeyDeployer, nil, `{"user":["ci"]}`,
+			`tinjis:deployer has no field "user"`},
+		{"a host namespace that cannot be a namespace is refused", config.KeyClusterGuards, nil, `{"hostNamespaces":["Kube System"]}`,
+			`tinjis:clusterGuards.hostNamespaces[0] must be a namespace name (a DNS label), not "Kube System"`},
+		{"the stack's own namespace as a host namespace is refused", config.KeyClusterGuards, nil, `{"hostNamespaces":["kube-system","payments-dev"]}`,
+			`tinjis:clusterGuards.hostNamespaces[1] is "payments-dev", a namespace of this stack`},
+		{"cluster guards that are not an object are refused", config.KeyClusterGuards, nil, "true",
+			"tinjis:clusterGuards must be an object, not a JSON bool"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := committedConfig(t, "dev").with(t, tc.key, tc.path, tc.value)

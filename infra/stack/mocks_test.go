@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -69,6 +70,14 @@ func (d *declared) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 
 func (d *declared) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	return args.Args, nil
+}
+
+// dependsOn reports whether r waits for a resource of type typ named name.
+func (r declaredResource) dependsOn(typ, name string) bool {
+	return slices.ContainsFunc(r.dependencies, func(dependency string) bool {
+		urn := resource.URN(dependency)
+		return string(urn.Type()) == typ && urn.Name() == name
+	})
 }
 
 // ofType returns the declared resources of one type, in declaration order.

@@ -18,12 +18,15 @@ type DeployRights struct {
 	Image string
 	// DigestsOnly refuses tags: developers roll out digests.
 	DigestsOnly bool
+	// Deployer is who may change anything (pulumi up); the image rule holds
+	// for everyone else.
+	Deployer config.Deployer
 }
 
 // deployRightsOf are the rights the config gives on service, whose
 // configured image is image.
 func deployRightsOf(cfg config.Config, service config.Service, image string) DeployRights {
-	return DeployRights{Developers: cfg.DevelopersOf(service), Image: image, DigestsOnly: cfg.DeveloperDigestsOnly}
+	return DeployRights{Developers: cfg.DevelopersOf(service), Image: image, DigestsOnly: cfg.DeveloperDigestsOnly, Deployer: *cfg.Deployer}
 }
 
 var (
@@ -37,7 +40,9 @@ var (
 // else: no create or delete, no Secrets, no RBAC, NetworkPolicy or
 // namespace writes, and nothing in any other namespace. What RBAC cannot
 // say, that an update may change only the images, the admission policy of
-// newImageOnlyPolicy says.
+// newImageOnlyPolicy says; the binding waits for the policy's binding, so
+// pulumi up never grants rights the policy does not check yet (and destroy
+// removes them first).
 func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput, deployment *appsv1.Deployment, rights DeployRights, opts ...pulumi.ResourceOption) error {
 	roleName := w.name() + "-deployer"
 	role, err := rbacv1.NewRole(ctx, roleName, &rbacv1.RoleArgs{
@@ -69,6 +74,10 @@ func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput,
 	if err != nil {
 		return err
 	}
+	policy, err := newImageOnlyPolicy(ctx, w, namespace, rights, opts...)
+	if err != nil {
+		return err
+	}
 	developers := rights.Developers
 	if len(developers) == 0 {
 		return nil
@@ -84,7 +93,7 @@ func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput,
 			Name:     pulumi.String(developer),
 		}
 	}
-	if _, err := rbacv1.NewRoleBinding(ctx, bindingName, &rbacv1.RoleBindingArgs{
+	_, err = rbacv1.NewRoleBinding(ctx, bindingName, &rbacv1.RoleBindingArgs{
 		Metadata: objectMeta(w, namespace, bindingName),
 		RoleRef: rbacv1.RoleRefArgs{
 			ApiGroup: pulumi.String("rbac.authorization.k8s.io"),
@@ -92,8 +101,6 @@ func newDeployers(ctx *pulumi.Context, w workload, namespace pulumi.StringInput,
 			Name:     role.Metadata.Name().Elem(),
 		},
 		Subjects: subjects,
-	}, opts...); err != nil {
-		return err
-	}
-	return newImageOnlyPolicy(ctx, w, namespace, rights, opts...)
+	}, append(opts, pulumi.DependsOn([]pulumi.Resource{policy}))...)
+	return err
 }

@@ -34,6 +34,12 @@ func NewTinjis(ctx *pulumi.Context, name string, cfg config.Config, opts ...pulu
 	// Children inherit the provider from their parent, all the way down.
 	inCluster := []pulumi.ResourceOption{pulumi.Parent(t), pulumi.Provider(provider)}
 
+	if cfg.ClusterGuards != nil {
+		if _, err := NewClusterGuards(ctx, cfg.Environment, *cfg.ClusterGuards, inCluster...); err != nil {
+			return nil, err
+		}
+	}
+
 	// Neither service waits on the other: each refers to the other by the
 	// names the program gives it (its namespace, its Service's URL), never by
 	// outputs of the other's resources, so both roll out at once.

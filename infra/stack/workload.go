@@ -67,7 +67,7 @@ func antaeusWorkload(env string, flavor config.Flavor) workload {
 func (w workload) name() string { return string(w.service) }
 
 // namespace is the name of the service's namespace in this environment.
-func (w workload) namespace() string { return fmt.Sprintf("%s-%s", w.service, w.env) }
+func (w workload) namespace() string { return w.service.Namespace(w.env) }
 
 // selector holds the labels that pick the service's pods; they never change
 // once deployed (a Deployment's selector is immutable).
