@@ -107,8 +107,9 @@ func (p preflight) check(ctx context.Context) (string, error) {
 func (p preflight) loadStack(file string) (config.Config, error) {
 	data, err := os.ReadFile(filepath.Join(p.dir, file))
 	if errors.Is(err, os.ErrNotExist) {
+		committed, _ := stackfile.Committed(p.dir)
 		return config.Config{}, fmt.Errorf("There is no %s: the stacks are %s; run make up STACK=<one of them>, or write %s for a stack of your own (docs/configuration.md).",
-			file, strings.Join(committedStacks(p.dir), ", "), file)
+			file, strings.Join(committed, ", "), file)
 	}
 	if err != nil {
 		return config.Config{}, err
@@ -122,17 +123,6 @@ func (p preflight) loadStack(file string) (config.Config, error) {
 		return config.Config{}, fmt.Errorf("%s is not valid, fix it first: %w", file, err)
 	}
 	return cfg, nil
-}
-
-// committedStacks lists the stacks with a stack file in dir.
-func committedStacks(dir string) []string {
-	files, _ := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
-	var stacks []string
-	for _, file := range files {
-		stacks = append(stacks, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml"))
-	}
-	slices.Sort(stacks)
-	return stacks
 }
 
 // kubectl runs kubectl against the stack's cluster.

@@ -18,13 +18,20 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/tinjis/tinjis/infra/stack"
+	"github.com/tinjis/tinjis/internal/stackfile"
 )
 
 // repoRoot holds Pulumi.yaml and the committed stack files.
 const repoRoot = "../.."
 
 // committedStacks are the stacks whose files are in the repository.
-var committedStacks = []string{"dev", "staging"}
+var committedStacks = func() []string {
+	stacks, err := stackfile.Committed(repoRoot)
+	if err != nil || len(stacks) == 0 {
+		panic(fmt.Sprintf("no stack files in %s: %v", repoRoot, err))
+	}
+	return stacks
+}()
 
 // Resource types as the Kubernetes provider names them.
 const (

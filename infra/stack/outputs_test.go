@@ -114,6 +114,8 @@ func committedURL(t *testing.T, e config.Expose) string {
 		return "http://" + e.Ingress.Host
 	case e.Mode == config.ExposeLoadBalancer:
 		return "" // no address until the cloud gives one
+	case e.Mode == config.ExposeNodePort:
+		return fmt.Sprintf("http://%s:%d", outputs.NodeAddress, e.NodePort)
 	}
 	t.Fatalf("no committed stack is exposed as %s", e.Mode)
 	return ""

@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -62,4 +64,19 @@ func Read(data []byte) (Values, error) {
 		}
 	}
 	return s, nil
+}
+
+// Committed lists the stacks that have a stack file (Pulumi.<stack>.yaml)
+// in dir, sorted.
+func Committed(dir string) ([]string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "Pulumi.*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	stacks := make([]string, 0, len(files))
+	for _, file := range files {
+		stacks = append(stacks, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(file), "Pulumi."), ".yaml"))
+	}
+	slices.Sort(stacks)
+	return stacks, nil
 }

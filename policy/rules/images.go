@@ -12,8 +12,7 @@ import (
 )
 
 const imagesDescription = "Every container image is pinned: never the mutable latest tag (nor a bare repository, " +
-	"which means latest), and a digest on stacks that deploy digests only (tinjis:developerDigestsOnly). " +
-	"The one latest allowed is the stock Antaeus image on a stack that accepts tags: upstream's build tags nothing else."
+	"which means latest), and a digest on stacks that deploy digests only (tinjis:developerDigestsOnly)."
 
 // latestTag is the tag a bare repository means.
 const latestTag = "latest"
@@ -62,27 +61,10 @@ func imageProblems(in Intent, o object, namespace string, c corev1.Container, pa
 		return nil
 	case !hasTag:
 		return []string{fmt.Sprintf("container %s: image %s names no tag, which means %s: pin a version tag or a digest", c.Name, c.Image, latestTag)}
-	case tagged.Tag() == latestTag && !in.stockAntaeusImage(namespace, c.Image):
+	case tagged.Tag() == latestTag:
 		return []string{fmt.Sprintf("container %s: image %s is the mutable %s tag: pin a version tag or a digest", c.Name, c.Image, latestTag)}
 	}
 	return nil
-}
-
-// stockAntaeusImage reports whether image is the stock Antaeus image the
-// stack configures for its Antaeus namespace: built from upstream's
-// Dockerfile on the developer's machine, it has no other tag.
-func (i Intent) stockAntaeusImage(namespace, image string) bool {
-	a := i.Config.Antaeus
-	return namespace == i.antaeusNamespace() && a.Flavor == config.FlavorStock &&
-		sameReference(a.Image, image)
-}
-
-// sameReference compares two references the way a registry does
-// (pleo-antaeus:latest is docker.io/library/pleo-antaeus:latest).
-func sameReference(a, b string) bool {
-	ra, errA := reference.ParseNormalizedNamed(a)
-	rb, errB := reference.ParseNormalizedNamed(b)
-	return errA == nil && errB == nil && ra.String() == rb.String()
 }
 
 // podPaths are where a workload of type t holds the pod spec and the pod

@@ -21,13 +21,20 @@ import (
 
 	"github.com/tinjis/tinjis/infra/config"
 	"github.com/tinjis/tinjis/infra/stack"
+	"github.com/tinjis/tinjis/internal/stackfile"
 )
 
 // repoRoot holds Pulumi.yaml and the committed stack files.
 const repoRoot = "../.."
 
 // committedStacks are the stacks whose files are in the repository.
-var committedStacks = []string{"dev", "staging"}
+var committedStacks = func() []string {
+	stacks, err := stackfile.Committed(repoRoot)
+	if err != nil || len(stacks) == 0 {
+		panic(fmt.Sprintf("no stack files in %s: %v", repoRoot, err))
+	}
+	return stacks
+}()
 
 // recorder is a mock resource monitor that records every resource the
 // program declares, as the engine would hand it to the pack at preview.
