@@ -25,13 +25,7 @@ import (
 const repoRoot = "../.."
 
 // committedStacks are the stacks whose files are in the repository.
-var committedStacks = func() []string {
-	stacks, err := stackfile.Committed(repoRoot)
-	if err != nil || len(stacks) == 0 {
-		panic(fmt.Sprintf("no stack files in %s: %v", repoRoot, err))
-	}
-	return stacks
-}()
+var committedStacks = stackfile.MustCommitted(repoRoot)
 
 // Resource types as the Kubernetes provider names them.
 const (

@@ -80,3 +80,16 @@ func Committed(dir string) ([]string, error) {
 	slices.Sort(stacks)
 	return stacks, nil
 }
+
+// MustCommitted is Committed for tests and package-level variables: it
+// panics when dir holds no stack file.
+func MustCommitted(dir string) []string {
+	stacks, err := Committed(dir)
+	if err == nil && len(stacks) == 0 {
+		err = fmt.Errorf("no Pulumi.<stack>.yaml in %s", dir)
+	}
+	if err != nil {
+		panic(err)
+	}
+	return stacks
+}

@@ -28,13 +28,7 @@ import (
 const repoRoot = "../.."
 
 // committedStacks are the stacks whose files are in the repository.
-var committedStacks = func() []string {
-	stacks, err := stackfile.Committed(repoRoot)
-	if err != nil || len(stacks) == 0 {
-		panic(fmt.Sprintf("no stack files in %s: %v", repoRoot, err))
-	}
-	return stacks
-}()
+var committedStacks = stackfile.MustCommitted(repoRoot)
 
 // recorder is a mock resource monitor that records every resource the
 // program declares, as the engine would hand it to the pack at preview.
