@@ -64,15 +64,16 @@ main() {
 
 # extract_qemu_aarch64 downloads the qemu-user-static package (no root
 # needed) and copies its usr/bin/qemu-aarch64-static into .tools/bin. No
-# maintainer script runs, so nothing is registered with binfmt_misc.
-extract_qemu_aarch64() {
+# maintainer script runs, so nothing is registered with binfmt_misc. A
+# subshell, so the clean-up of its download directory is its own.
+extract_qemu_aarch64() (
 	local target="$tools_bin/qemu-aarch64-static"
 	if [[ -x "$target" ]] && "$target" --version | grep -qF "Debian ${qemu_version}"; then
 		return
 	fi
 	local work version
 	work=$(mktemp -d)
-	trap 'rm -rf "$work"' RETURN
+	trap 'rm -rf "$work"' EXIT
 	version=$(apt-cache policy "$qemu_package" | sed -n 's/^ *Candidate: //p')
 	if [[ -z "$version" || "$version" == "(none)" ]]; then
 		((EUID == 0)) || { echo "node-packages: apt knows no $qemu_package and only root can update its lists: run apt-get update" >&2; exit 1; }
@@ -88,6 +89,6 @@ extract_qemu_aarch64() {
 	dpkg-deb --fsys-tarfile "$work"/"$qemu_package"_*.deb | tar -x -O ./usr/bin/qemu-aarch64-static > "$work/qemu-aarch64-static"
 	install -m 0755 "$work/qemu-aarch64-static" "$target"
 	echo "node-packages: extracted qemu-aarch64-static of $qemu_package $version into .tools/bin" >&2
-}
+)
 
 main "$@"
