@@ -23,6 +23,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -442,14 +443,32 @@ func (k *kube) scale(t *testing.T, d *appsv1.Deployment, replicas int32) {
 }
 
 // deletePods deletes every pod of the Deployment with the grace period
-// given, in seconds.
+// given, in seconds, and waits until they are gone.
 func (k *kube) deletePods(t *testing.T, d *appsv1.Deployment, gracePeriod int64) {
 	t.Helper()
-	err := k.client.CoreV1().Pods(d.Namespace).DeleteCollection(t.Context(), metav1.DeleteOptions{GracePeriodSeconds: &gracePeriod},
-		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(d.Spec.Selector.MatchLabels).String()})
+	selector := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(d.Spec.Selector.MatchLabels).String()}
+	pods, err := k.client.CoreV1().Pods(d.Namespace).List(t.Context(), selector)
 	if err != nil {
+		t.Fatalf("list the pods of %s/%s: %v", d.Namespace, d.Name, err)
+	}
+	if err := k.client.CoreV1().Pods(d.Namespace).DeleteCollection(t.Context(), metav1.DeleteOptions{GracePeriodSeconds: &gracePeriod}, selector); err != nil {
 		t.Fatalf("delete the pods of %s/%s: %v", d.Namespace, d.Name, err)
 	}
+	// A terminating pod can still answer through its Service for a moment
+	// after its replacement is Ready; only once it is gone does every answer
+	// come from the new pods.
+	controlplane.WaitUntil(t, waitTimeout, "the deleted pods of "+d.Namespace+"/"+d.Name+" are gone", func(ctx context.Context) (bool, error) {
+		for _, old := range pods.Items {
+			pod, err := k.client.CoreV1().Pods(d.Namespace).Get(ctx, old.Name, metav1.GetOptions{})
+			if err == nil && pod.UID == old.UID {
+				return false, nil
+			}
+			if err != nil && !apierrors.IsNotFound(err) {
+				return false, err
+			}
+		}
+		return true, nil
+	})
 }
 
 // waitForEvent waits for an event of the namespace with the reason and a
