@@ -105,7 +105,7 @@ func (p preflight) check(ctx context.Context) (string, error) {
 
 // loadStack reads and validates the stack file as the program would.
 func (p preflight) loadStack(file string) (config.Config, error) {
-	data, err := os.ReadFile(filepath.Join(p.dir, file))
+	_, err := os.Stat(filepath.Join(p.dir, file))
 	if errors.Is(err, os.ErrNotExist) {
 		committed, _ := stackfile.Committed(p.dir)
 		return config.Config{}, fmt.Errorf("There is no %s: the stacks are %s; run make up STACK=<one of them>, or write %s for a stack of your own (docs/configuration.md).",
@@ -114,7 +114,7 @@ func (p preflight) loadStack(file string) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, err
 	}
-	values, err := stackfile.Read(data)
+	values, err := stackfile.Load(p.dir, p.stack)
 	if err != nil {
 		return config.Config{}, fmt.Errorf("%s is not a stack file: %w", file, err)
 	}

@@ -41,8 +41,15 @@ esac
 func stackDir(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	dir := t.TempDir()
+	project, err := os.ReadFile(filepath.Join(repoRoot, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(filepath.Join(repoRoot, "Pulumi.local.yaml"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Pulumi.yaml"), project, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.local.yaml"), []byte(edit(string(data))), 0o600); err != nil {

@@ -3,17 +3,11 @@ package stack_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
@@ -147,24 +141,11 @@ type stackConfig map[string]string
 // committedConfig loads Pulumi.<stack>.yaml with Pulumi's own loader.
 func committedConfig(t *testing.T, stackName string) stackConfig {
 	t.Helper()
-	project, err := workspace.LoadProject(filepath.Join(repoRoot, "Pulumi.yaml"))
+	values, err := stackfile.Load(repoRoot, stackName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
-	ps, err := workspace.LoadProjectStack(sink, project, filepath.Join(repoRoot, "Pulumi."+stackName+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := ps.Config.Decrypt(config.NopDecrypter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := stackConfig{}
-	for k, v := range values {
-		cfg[k.String()] = v
-	}
-	return cfg
+	return values.Map()
 }
 
 // with returns a copy of the config with one value set at a path inside a

@@ -81,11 +81,7 @@ func readKindCluster(t *testing.T) kindCluster {
 // loads it.
 func localConfig(t *testing.T) config.Config {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot, "Pulumi."+localStack+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	values, err := stackfile.Read(data)
+	values, err := stackfile.Load(repoRoot, localStack)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,20 @@
-// Package stackfile reads a committed Pulumi.<stack>.yaml as the engine hands
-// its config to the program, so that tools and tests can load it with
-// config.Load before any Pulumi runs.
+// Package stackfile reads a committed Pulumi.<stack>.yaml with Pulumi's own
+// loader, as the engine hands its config to the program, so that tools and
+// tests can load it with config.Load before any Pulumi runs.
 package stackfile
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 )
 
 // Values is a stack file's config as the engine hands it to the
@@ -30,41 +33,35 @@ func (s Values) IsConfigSecret(key string) bool { return slices.Contains(s.secre
 
 func (s Values) ConfigKeys() []string { return slices.Collect(maps.Keys(s.values)) }
 
-// Read reads the config: section of a Pulumi.<stack>.yaml. A
-// `secure:` value cannot be read here; it stands as a secret placeholder.
-func Read(data []byte) (Values, error) {
-	var file struct {
-		Config map[string]any `yaml:"config"`
+// Load reads Pulumi.<stack>.yaml in dir, which also holds the project's
+// Pulumi.yaml, with Pulumi's own loader. A secret's value cannot be read
+// here; it stands as a placeholder, and IsConfigSecret says so.
+func Load(dir, stack string) (Values, error) {
+	project, err := workspace.LoadProject(filepath.Join(dir, "Pulumi.yaml"))
+	if err != nil {
+		return Values{}, err
 	}
-	if err := yaml.Unmarshal(data, &file); err != nil {
+	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
+	ps, err := workspace.LoadProjectStack(sink, project, filepath.Join(dir, "Pulumi."+stack+".yaml"))
+	if err != nil {
+		return Values{}, err
+	}
+	decrypted, err := ps.Config.Decrypt(config.NewBlindingDecrypter())
+	if err != nil {
 		return Values{}, err
 	}
 	s := Values{values: map[string]string{}}
-	for key, value := range file.Config {
-		switch v := value.(type) {
-		case string:
-			s.values[key] = v
-		case map[string]any:
-			if _, secure := v["secure"]; secure && len(v) == 1 {
-				s.values[key] = "secret"
-				s.secrets = append(s.secrets, key)
-				continue
-			}
-			encoded, err := json.Marshal(v)
-			if err != nil {
-				return Values{}, fmt.Errorf("%s: %w", key, err)
-			}
-			s.values[key] = string(encoded)
-		default:
-			encoded, err := json.Marshal(v)
-			if err != nil {
-				return Values{}, fmt.Errorf("%s: %w", key, err)
-			}
-			s.values[key] = string(encoded)
+	for key, value := range decrypted {
+		s.values[key.String()] = value
+		if ps.Config[key].Secure() {
+			s.secrets = append(s.secrets, key.String())
 		}
 	}
 	return s, nil
 }
+
+// Map is a copy of the values by key, for a caller that edits them.
+func (s Values) Map() map[string]string { return maps.Clone(s.values) }
 
 // Committed lists the stacks that have a stack file (Pulumi.<stack>.yaml)
 // in dir, sorted.

@@ -2,18 +2,12 @@ package rules
 
 import (
 	"fmt"
-	"io"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/diag/colors"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
-	pulumiconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
@@ -93,24 +87,11 @@ func (m mapSource) IsConfigSecret(string) bool          { return false }
 // committedConfig loads Pulumi.<stack>.yaml with Pulumi's own loader.
 func committedConfig(t *testing.T, stackName string) map[string]string {
 	t.Helper()
-	project, err := workspace.LoadProject(filepath.Join(repoRoot, "Pulumi.yaml"))
+	values, err := stackfile.Load(repoRoot, stackName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := diag.DefaultSink(io.Discard, io.Discard, diag.FormatOptions{Color: colors.Never})
-	ps, err := workspace.LoadProjectStack(sink, project, filepath.Join(repoRoot, "Pulumi."+stackName+".yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	decrypted, err := ps.Config.Decrypt(pulumiconfig.NopDecrypter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	values := map[string]string{}
-	for k, v := range decrypted {
-		values[k.String()] = v
-	}
-	return values
+	return values.Map()
 }
 
 // finding is one violation, as the preview would report it.
