@@ -245,12 +245,10 @@ func newHTTPMetrics(registry prometheus.Registerer) (*httpMetrics, error) {
 	return m, nil
 }
 
-// middleware observes every request but those to /metrics.
+// middleware observes every request to the charge address (the metrics
+// address has a server of its own, which this does not wrap).
 func (m *httpMetrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if c.Path() == routes.Metrics {
-			return next(c)
-		}
 		req := c.Request()
 		requestSize := approximateRequestSize(req)
 		start := time.Now()
